@@ -1,0 +1,41 @@
+# Third-party libraries. Debian packages through find_package/pkg-config; Arrow and Parquet C++ from the
+# pinned pyarrow wheel that scripts/setup.sh installs into .venv (linked by full path, so the build and
+# install trees get an rpath to the wheel's directory).
+find_package(PkgConfig REQUIRED)
+find_package(fmt REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(OpenMP REQUIRED)
+find_package(Eigen3 REQUIRED NO_MODULE)
+find_package(yaml-cpp REQUIRED)
+pkg_check_modules(HWY REQUIRED IMPORTED_TARGET libhwy)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+
+set(LLMC_VENV "${CMAKE_SOURCE_DIR}/.venv" CACHE PATH "Virtual environment holding the pinned pyarrow")
+file(GLOB _pyarrow_dirs "${LLMC_VENV}/lib/python3*/site-packages/pyarrow")
+list(LENGTH _pyarrow_dirs _n)
+if(_n EQUAL 0)
+  message(FATAL_ERROR "pyarrow not found under ${LLMC_VENV}: run scripts/setup.sh first")
+endif()
+list(GET _pyarrow_dirs 0 LLMC_PYARROW_DIR)
+file(GLOB _arrow_lib "${LLMC_PYARROW_DIR}/libarrow.so.[0-9]*")
+file(GLOB _parquet_lib "${LLMC_PYARROW_DIR}/libparquet.so.[0-9]*")
+if(NOT _arrow_lib OR NOT _parquet_lib)
+  message(FATAL_ERROR "libarrow/libparquet not found in ${LLMC_PYARROW_DIR}")
+endif()
+message(STATUS "Arrow/Parquet from pyarrow: ${LLMC_PYARROW_DIR}")
+add_library(llmc_arrow SHARED IMPORTED GLOBAL)
+set_target_properties(llmc_arrow PROPERTIES IMPORTED_LOCATION "${_arrow_lib}" IMPORTED_NO_SONAME OFF
+  INTERFACE_INCLUDE_DIRECTORIES "${LLMC_PYARROW_DIR}/include")
+add_library(llmc_parquet SHARED IMPORTED GLOBAL)
+set_target_properties(llmc_parquet PROPERTIES IMPORTED_LOCATION "${_parquet_lib}"
+  INTERFACE_INCLUDE_DIRECTORIES "${LLMC_PYARROW_DIR}/include" INTERFACE_LINK_LIBRARIES llmc_arrow)
+set(CMAKE_BUILD_RPATH "${LLMC_PYARROW_DIR}")
+set(CMAKE_INSTALL_RPATH "${LLMC_PYARROW_DIR}")
+
+if(LLMC_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(LLMC_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()

@@ -1,0 +1,54 @@
+// Measuring what quantization cost: perplexity, and a reference-vs-candidate validator (PPL increase,
+// cosine of logits and hidden states, KL divergence, top-1 agreement) with pass/fail thresholds.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "llmc/model.h"
+
+namespace llmc {
+
+struct PerplexityOptions {
+  int64_t ctx = 512;        // window length in tokens
+  int64_t max_chunks = 0;   // 0: every full window of the text
+};
+
+struct PerplexityResult {
+  double perplexity = 0;
+  double perplexity_stderr = 0;  // ± from the per-token NLL spread
+  double mean_nll = 0;
+  int64_t tokens_scored = 0;
+  int64_t chunks = 0;
+  std::string method;  // window, stride and which tokens are scored, in words
+  nlohmann::json ToJson() const;
+};
+
+Result<PerplexityResult> ComputePerplexity(Model& model, const std::vector<int32_t>& tokens,
+                                           const PerplexityOptions& opts);
+
+struct ValidationThresholds {
+  double min_cosine = 0.95;
+  double max_ppl_increase_pct = 8.0;
+};
+
+struct ValidationResult {
+  PerplexityResult reference;
+  PerplexityResult candidate;
+  double ppl_increase_pct = 0;
+  double logits_cosine = 0;   // mean over scored tokens
+  double hidden_cosine = 0;   // mean over scored tokens, final-normed hidden states
+  double kl_divergence = 0;   // mean KL(reference || candidate) over scored tokens, nats
+  double top1_agreement = 0;  // fraction of scored tokens where argmax agrees
+  bool passed = false;
+  ValidationThresholds thresholds;
+  nlohmann::json ToJson() const;
+};
+
+Result<ValidationResult> ValidateModels(Model& reference, Model& candidate, const std::vector<int32_t>& tokens,
+                                        const PerplexityOptions& opts, const ValidationThresholds& thresholds);
+
+}  // namespace llmc

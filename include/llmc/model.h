@@ -1,0 +1,65 @@
+// The transformer engine: runs a stored model (V1 or V2) straight from its WeightTensors. Quantized
+// weights stay quantized; matmuls dequantize on the fly (kernels.h). LLaMA, Mistral, Qwen2, Qwen3.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "llmc/model_config.h"
+#include "llmc/store.h"
+#include "llmc/tensor.h"
+
+namespace llmc {
+
+// KV cache and position of one token sequence.
+class Sequence {
+ public:
+  virtual ~Sequence() = default;
+  virtual int64_t length() const = 0;    // tokens already in the cache
+  virtual int64_t capacity() const = 0;
+  virtual void Reset() = 0;
+};
+
+// Observes the input of every linear layer during a forward pass: calibration statistics (GPTQ
+// Hessians, activation importance). x is [n_tokens][cols] floats.
+using LinearInputObserver =
+    std::function<void(const std::string& weight_name, const float* x, int64_t n_tokens, int64_t cols)>;
+
+class Model {
+ public:
+  // Loads every tensor the architecture needs from the store; a missing one is a NotFound error.
+  static Result<std::unique_ptr<Model>> Open(const std::string& store_path);
+  static Result<std::unique_ptr<Model>> FromLoader(WeightLoaderV2& loader);
+  virtual ~Model() = default;
+
+  virtual const ModelConfig& config() const = 0;
+  virtual const nlohmann::json& tokenizer_spec() const = 0;
+  // Resident bytes of the weights as held in memory.
+  virtual int64_t weight_bytes() const = 0;
+
+  virtual std::unique_ptr<Sequence> NewSequence(int64_t capacity) const = 0;
+  // Appends `tokens` to the sequence (batched prefill when several). Writes, when not null,
+  // logits [n][vocab] and final-normed hidden states [n][hidden] for each of the n tokens.
+  virtual Status Forward(Sequence& seq, std::span<const int32_t> tokens, float* logits, float* hidden) = 0;
+
+  // Layer-wise access for calibration. hidden is [n_tokens][hidden_size], positions 0..n-1,
+  // causal attention within the n tokens, no cache.
+  virtual void Embed(std::span<const int32_t> tokens, float* hidden) const = 0;
+  virtual Status ForwardLayer(int64_t layer, float* hidden, int64_t n_tokens) = 0;
+  // Final norm and LM head: hidden [n][hidden_size] → logits [n][vocab].
+  virtual void Head(const float* hidden, int64_t n_tokens, float* logits) const = 0;
+  virtual void SetLinearInputObserver(LinearInputObserver observer) = 0;
+
+  // The linear weights (2-D matmul operands) of one decoder layer, in execution order.
+  virtual std::vector<std::string> LinearWeightNames(int64_t layer) const = 0;
+  virtual const WeightTensor& Weight(const std::string& name) const = 0;
+  // Swaps in a new encoding of an existing weight (same name and shape).
+  virtual Status ReplaceWeight(WeightTensor w) = 0;
+};
+
+}  // namespace llmc
