@@ -15,6 +15,7 @@ namespace llmc {
 struct PerplexityOptions {
   int64_t ctx = 512;        // window length in tokens
   int64_t max_chunks = 0;   // 0: every full window of the text
+  bool add_bos = false;     // replace each window's first token by BOS (models whose tokenizer adds one)
 };
 
 struct PerplexityResult {
@@ -50,5 +51,32 @@ struct ValidationResult {
 
 Result<ValidationResult> ValidateModels(Model& reference, Model& candidate, const std::vector<int32_t>& tokens,
                                         const PerplexityOptions& opts, const ValidationThresholds& thresholds);
+
+}  // namespace llmc
+
+namespace llmc {
+
+struct BenchOptions {
+  int64_t prompt_tokens = 128;  // prefill: one batch of this many tokens
+  int64_t decode_tokens = 64;   // decode: this many single-token steps after the prompt
+  int repetitions = 3;          // the best of N runs is reported (least disturbed by other load)
+};
+
+struct BenchResult {
+  double prefill_tokens_per_s = 0;
+  double decode_tokens_per_s = 0;
+  int64_t peak_rss_bytes = 0;
+  int64_t weight_bytes = 0;
+  // Bytes of weights read per decoded token / decode time: the bandwidth decode achieved.
+  double decode_weight_gb_per_s = 0;
+  nlohmann::json ToJson() const;
+};
+
+// Times prefill and greedy decode on a fixed synthetic token sequence (token ids spread over the
+// vocabulary; speed does not depend on the text).
+Result<BenchResult> BenchmarkModel(Model& model, const BenchOptions& opts);
+
+// Peak resident set size of this process so far.
+int64_t PeakRssBytes();
 
 }  // namespace llmc
