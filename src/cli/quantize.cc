@@ -1,0 +1,112 @@
+// `llmc quantize`: a checkpoint (HF directory, GGUF or llmc store) → a quantized V2 store, with a report
+// of sizes and per-tensor errors. Flags are applied on top of --config as the same keys, then the whole
+// config is validated before anything is read or written.
+#include <memory>
+
+#include "cli/command.h"
+#include "quant/quantize_model.h"
+
+namespace llmc::cli {
+namespace {
+
+struct QuantizeArgs {
+  std::string input;
+  std::string output;
+  std::string config_file;
+  std::string backend;
+  int bits = 0;
+  int64_t group_size = 0;
+  bool sym = false;
+  bool asym = false;
+  std::string grid;
+  bool no_mse_clip = false;
+  int embedding_bits = 0;
+};
+
+constexpr const char* kFooter = R"(Types (bits per weight includes the fp16 scale of each group, and the
+uint8 zero point on the asym grid):
+  int8  per channel, signed -127..127     8 + 16/row_length  (8.03 for 576-wide rows)
+  int4  group 128 / 64 / 32               4.125 / 4.25 / 4.5  (+0.0625 / 0.125 / 0.25 asym)
+  int2  group 128 / 64 / 32               2.125 / 2.25 / 2.5  (+0.0625 / 0.125 / 0.25 asym)
+Grids: signed int2 = {-2,-1,0,1}*s, sym_half int2 = {-1.5,-0.5,0.5,1.5}*s, asym = s*(code - zero).
+Norms and biases stay dense (dense_dtype, f16); model.embed_tokens / lm_head get embedding_bits (8).
+MSE clipping (on by default for 2/4-bit) searches each group's scale for the least squared error.
+
+Config file keys (YAML or JSON; flags override them): backend, bits, group_size, grid, mse_clip,
+skip [patterns], overrides [{pattern, bits, group_size, grid}], embedding_bits, dense_dtype,
+calibration {data, samples, seq_len}, gptq {block_size, damp, act_order, static_groups},
+target_bpw, activation_aware. Patterns are globs ("*.mlp.*") or "re:" regular expressions.
+
+Example:
+  llmc quantize --input SmolLM2.gguf --output smol-int4.parquet --bits 4 --group-size 64 --asym)";
+
+// The config file's keys with the flags that were given written over them.
+Result<nlohmann::json> ConfigDocument(const QuantizeArgs& a, const CLI::App& cmd) {
+  nlohmann::json doc = nlohmann::json::object();
+  if (!a.config_file.empty()) {
+    LLMC_ASSIGN_OR_RETURN(doc, QuantizationConfig::ReadDocument(a.config_file));
+  }
+  if (cmd.count("--backend") > 0) doc["backend"] = a.backend;
+  if (cmd.count("--bits") > 0) doc["bits"] = a.bits;
+  if (cmd.count("--group-size") > 0) doc["group_size"] = a.group_size;
+  if (a.sym) doc["grid"] = QuantGridName(QuantGrid::kSigned);
+  if (a.asym) doc["grid"] = QuantGridName(QuantGrid::kAsymmetric);
+  if (cmd.count("--grid") > 0) doc["grid"] = a.grid;
+  if (a.no_mse_clip) doc["mse_clip"] = false;
+  if (cmd.count("--embedding-bits") > 0) doc["embedding_bits"] = a.embedding_bits;
+  if (!doc.contains("bits")) return Status::Invalid("no bit width: pass --bits 8|4|2 or set 'bits' in --config");
+  return doc;
+}
+
+// The backends. GPTQ and AngelSlim are calibrated backends that are not part of this build yet.
+Result<QuantizationReport> RunBackend(const ImportedModel& source, const QuantizationConfig& config,
+                                      const std::vector<TensorPlan>& plan, const std::string& output) {
+  if (config.backend == "ptq") return QuantizeModel(source, config, plan, RtnQuantizer(config), output);
+  return Status::Unsupported("backend '{}' is not available in this build (only ptq, round-to-nearest, is)",
+                             config.backend);
+}
+
+Status RunQuantize(const QuantizeArgs& a, const CLI::App& cmd, const GlobalOptions& global) {
+  LLMC_ASSIGN_OR_RETURN(nlohmann::json doc, ConfigDocument(a, cmd));
+  LLMC_ASSIGN_OR_RETURN(QuantizationConfig config, QuantizationConfig::FromJson(doc));
+  if (config.backend != "ptq") return RunBackend({}, config, {}, a.output).status();
+  LLMC_ASSIGN_OR_RETURN(ImportedModel source, OpenQuantizationSource(a.input));
+  LLMC_ASSIGN_OR_RETURN(std::vector<TensorPlan> plan, PlanQuantization(config, ShapesOf(source)));
+  LLMC_ASSIGN_OR_RETURN(QuantizationReport report, RunBackend(source, config, plan, a.output));
+  if (global.json) {
+    nlohmann::json j = report.ToJson();
+    j["config"] = config.ToJson();
+    PrintJson(j);
+  } else {
+    fmt::print("{}", report.ToText());
+  }
+  return Status::OK();
+}
+
+const CommandRegistration kQuantize("quantize", [](CLI::App& app, GlobalOptions& global,
+                                                   std::function<Status()>& run) {
+  auto args = std::make_shared<QuantizeArgs>();
+  CLI::App* cmd = app.add_subcommand("quantize", "Quantize a model's weights (RTN PTQ) into a V2 store");
+  cmd->footer(kFooter);
+  cmd->add_option("--input", args->input, "HuggingFace directory, GGUF file or llmc store")->required();
+  cmd->add_option("--output", args->output, "The quantized store to write (.parquet)")->required();
+  cmd->add_option("--config", args->config_file, "QuantizationConfig as .yaml/.yml/.json; flags override it");
+  cmd->add_option("--backend", args->backend, "ptq (round to nearest); gptq and angelslim are not built yet");
+  cmd->add_option("--bits", args->bits, "Bits per code: 8, 4 or 2");
+  cmd->add_option("--group-size", args->group_size,
+                  "Weights per scale along a row (default 128; 8-bit: one scale per output channel)");
+  auto* sym = cmd->add_flag("--sym", args->sym, "Signed symmetric grid (int2 {-2,-1,0,1}); the default");
+  auto* asym = cmd->add_flag("--asym", args->asym, "Asymmetric grid with a uint8 zero point per group");
+  auto* grid = cmd->add_option("--grid", args->grid, "Grid by name: signed, asym or sym_half");
+  sym->excludes(asym);
+  grid->excludes(sym)->excludes(asym);
+  cmd->add_flag("--no-mse-clip", args->no_mse_clip, "Plain round-to-nearest: no per-group clip search");
+  cmd->add_option("--embedding-bits", args->embedding_bits,
+                  "Bits for embed_tokens and lm_head: 2, 4, 8 (default) or 16 (keep dense)");
+  AddJsonFlag(cmd, global);
+  run = [args, cmd, &global]() { return RunQuantize(*args, *cmd, global); };
+  return cmd;
+});
+
+}  // namespace
+}  // namespace llmc::cli
