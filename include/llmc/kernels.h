@@ -10,8 +10,17 @@ namespace llmc {
 
 // y[t][r] = sum_c x[t][c] * W[r][c] for t < n_tokens, r < W.rows(), c < W.cols().
 // x is [n_tokens][W.cols()] floats, y is [n_tokens][W.rows()] floats. Multi-threaded (OpenMP),
-// with results identical for every thread count.
+// with results identical for every thread count. W must pass WeightTensor::Validate() (loaders and
+// quantizers guarantee it). n_tokens == 1 streams the packed weights once (GEMV); more tokens
+// decode blocks of rows into an L1 tile shared by all tokens (GEMM).
 void MatMul(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);
+
+// Decode (n_tokens == 1) with int8 activations for quantized weights: each call quantizes x per token
+// to [-127, 127] and uses integer dot products. Off by default (float activations): it costs about
+// 1e-2 relative output error (bench/kernels_benchmark.cc measures both paths). Dense weights and
+// n_tokens > 1 always use float activations.
+void SetActivationInt8(bool on);
+bool ActivationInt8();
 
 // The scalar reference the optimised path is tested against.
 void MatMulReference(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);

@@ -21,6 +21,5 @@ void MatMulReference(const WeightTensor& w, const float* x, int64_t n_tokens, fl
   }
 }
 
-void GetRow(const WeightTensor& w, int64_t row, float* out) { DequantizeRow(w, row, out); }
 
 }  // namespace llmc

@@ -1,0 +1,156 @@
+// Decode-time matrix-vector product (one token): weights are streamed once, straight from their
+// packed form. Quantized rows: per group, sum_j q_j*x_j in SIMD float lanes, then
+// y += s * (that - z * sum_j x_j) with the group sums of x computed once per call (zero hoisted).
+// Compiled once per Highway target (foreach_target) and picked at run time.
+#include <algorithm>
+#include <vector>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/gemv_hwy.cc"
+#include "kernels/hwy_targets.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/kernels_internal.h"
+#include "kernels/unpack-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace llmc::kernels::HWY_NAMESPACE {
+namespace {
+
+using DF = hn::ScalableTag<float>;
+
+HWY_INLINE float SumLanes(hn::Vec<DF> v) { return hn::GetLane(hn::SumOfLanes(DF(), v)); }
+
+// Dense rows: Load(p, j) gives lanes j.. of the row as floats, Scalar(p, j) element j.
+struct F32Row {
+  const float* p;
+  HWY_INLINE hn::Vec<DF> Load(int64_t j) const { return hn::LoadU(DF(), p + j); }
+  float Scalar(int64_t j) const { return p[j]; }
+};
+struct F16Row {
+  const uint16_t* p;
+  HWY_INLINE hn::Vec<DF> Load(int64_t j) const {
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    return hn::PromoteTo(DF(), hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p) + j));
+  }
+  float Scalar(int64_t j) const { return HalfToFloat(p[j]); }
+};
+struct BF16Row {
+  const uint16_t* p;
+  HWY_INLINE hn::Vec<DF> Load(int64_t j) const {
+    const hn::Rebind<hwy::bfloat16_t, DF> db;
+    return hn::PromoteTo(DF(), hn::LoadU(db, reinterpret_cast<const hwy::bfloat16_t*>(p) + j));
+  }
+  float Scalar(int64_t j) const { return BF16ToFloat(p[j]); }
+};
+
+// Four accumulators hide the FMA latency; the order is fixed, so results do not depend on threads.
+template <class Row>
+HWY_INLINE float DenseDot(const Row& row, const float* x, int64_t cols) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+  int64_t j = 0;
+  for (; j + 4 * N <= cols; j += 4 * N) {
+    a0 = hn::MulAdd(row.Load(j), hn::LoadU(df, x + j), a0);
+    a1 = hn::MulAdd(row.Load(j + N), hn::LoadU(df, x + j + N), a1);
+    a2 = hn::MulAdd(row.Load(j + 2 * N), hn::LoadU(df, x + j + 2 * N), a2);
+    a3 = hn::MulAdd(row.Load(j + 3 * N), hn::LoadU(df, x + j + 3 * N), a3);
+  }
+  for (; j + N <= cols; j += N) a0 = hn::MulAdd(row.Load(j), hn::LoadU(df, x + j), a0);
+  float tail = 0.0f;
+  for (; j < cols; ++j) tail += row.Scalar(j) * x[j];
+  return SumLanes(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))) + tail;
+}
+
+template <class Row, class MakeRow>
+void DenseGemv(const MatMulArgs& a, int64_t r0, int64_t r1, MakeRow make_row) {
+  for (int64_t r = r0; r < r1; ++r) a.y[r] = DenseDot(make_row(r), a.x, a.cols);
+}
+
+template <int kBits>
+HWY_INLINE float QuantDot(const CodeUnpacker<kBits>& unpack, const QuantRow& q, const float* x,
+                          const float* x_group_sums) {
+  using U = CodeUnpacker<kBits>;
+  const DF df;
+  auto total = hn::Zero(df);
+  float scalar = 0.0f;
+  for (int64_t g = 0; g < q.groups; ++g) {
+    const int64_t j0 = g * q.group_size;
+    const int64_t j1 = std::min(q.cols, j0 + q.group_size);
+    const int offset = static_cast<int>((j0 * kBits) & 7);
+    const uint8_t* p = q.codes + ((j0 * kBits) >> 3);
+    auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
+    int64_t j = j0;
+    for (; j + 2 * U::kUnit <= j1 && U::Fits(p + U::kUnitBytes, offset, q.data_end);
+         j += 2 * U::kUnit, p += 2 * U::kUnitBytes) {
+      for (int64_t v = 0; v < U::kVectors; ++v) {
+        acc0 = hn::MulAdd(unpack.Codes(p, offset, v), hn::LoadU(df, x + j + v * U::kLanes), acc0);
+      }
+      for (int64_t v = 0; v < U::kVectors; ++v) {
+        acc1 = hn::MulAdd(unpack.Codes(p + U::kUnitBytes, offset, v),
+                          hn::LoadU(df, x + j + U::kUnit + v * U::kLanes), acc1);
+      }
+    }
+    if (j + U::kUnit <= j1 && U::Fits(p, offset, q.data_end)) {
+      for (int64_t v = 0; v < U::kVectors; ++v) {
+        acc0 = hn::MulAdd(unpack.Codes(p, offset, v), hn::LoadU(df, x + j + v * U::kLanes), acc0);
+      }
+      j += U::kUnit;
+    }
+    float tail = 0.0f;
+    for (; j < j1; ++j) tail += static_cast<float>(CodeAt(q.codes, j, kBits)) * x[j];
+    const float s = q.scales[g];
+    total = hn::MulAdd(hn::Set(df, s), hn::Add(acc0, acc1), total);
+    scalar += s * (tail - q.zero(g) * x_group_sums[g]);
+  }
+  return SumLanes(total) + scalar;
+}
+
+template <int kBits>
+void QuantGemv(const MatMulArgs& a, int64_t r0, int64_t r1) {
+  const CodeUnpacker<kBits> unpack;
+  std::vector<float> scales(static_cast<size_t>(a.w->groups_per_row()));
+  for (int64_t r = r0; r < r1; ++r) {
+    a.y[r] = QuantDot(unpack, ViewQuantRow(*a.w, r, scales.data()), a.x, a.x_group_sums);
+  }
+}
+
+}  // namespace
+
+void GemvRowsImpl(const MatMulArgs& a, int64_t r0, int64_t r1) {
+  const WeightTensor& w = *a.w;
+  const uint8_t* base = w.data.data();
+  const int64_t rb = w.row_bytes();
+  switch (w.encoding) {
+    case Encoding::kF32:
+      return DenseGemv<F32Row>(a, r0, r1, [&](int64_t r) {
+        return F32Row{reinterpret_cast<const float*>(base + r * rb)};
+      });
+    case Encoding::kF16:
+      return DenseGemv<F16Row>(a, r0, r1, [&](int64_t r) {
+        return F16Row{reinterpret_cast<const uint16_t*>(base + r * rb)};
+      });
+    case Encoding::kBF16:
+      return DenseGemv<BF16Row>(a, r0, r1, [&](int64_t r) {
+        return BF16Row{reinterpret_cast<const uint16_t*>(base + r * rb)};
+      });
+    case Encoding::kQuantized:
+      switch (w.quant.bits) {
+        case 2: return QuantGemv<2>(a, r0, r1);
+        case 3: return QuantGemv<3>(a, r0, r1);
+        case 4: return QuantGemv<4>(a, r0, r1);
+        case 8: return QuantGemv<8>(a, r0, r1);
+      }
+  }
+}
+
+}  // namespace llmc::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace llmc::kernels {
+HWY_EXPORT(GemvRowsImpl);
+void GemvRows(const MatMulArgs& a, int64_t r0, int64_t r1) { HWY_DYNAMIC_DISPATCH(GemvRowsImpl)(a, r0, r1); }
+}  // namespace llmc::kernels
+#endif

@@ -1,0 +1,158 @@
+// Decode-time matrix-vector product with int8 activations (opt-in, SetActivationInt8): x is
+// quantized per token to [-127, 127] (front, matmul.cc), codes are unpacked into 16-bit lanes and
+// multiplied with pairwise-add integer dot products (pmaddwd), one float conversion per group.
+// Per group: dot_int - z * sum(xq) hoists the zero exactly as the float path does.
+// Compiled once per Highway target (foreach_target) and picked at run time.
+#include <algorithm>
+#include <vector>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/gemv_int8_hwy.cc"
+#include "kernels/hwy_targets.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/kernels_internal.h"
+#include "kernels/unpack-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace llmc::kernels::HWY_NAMESPACE {
+namespace {
+
+using DF = hn::ScalableTag<float>;
+
+#if HWY_TARGET != HWY_SCALAR
+using DI32 = hn::RebindToSigned<DF>;
+using DI16 = hn::Repartition<int16_t, DI32>;
+using DU16 = hn::RebindToUnsigned<DI16>;
+using DU8 = hn::Repartition<uint8_t, DU16>;
+
+// b-bit codes into 16-bit lanes, one vector (kLanes codes, whole bytes) per unit. The unit's bytes
+// are broadcast to every 128-bit block, a byte shuffle brings the two bytes holding lane i's code
+// into lane i, a multiply by 2^(16-b-shift) moves the code to the top bits and a shift brings it
+// down (no mask needed). 8-bit codes are zero-extended.
+template <int kBits>
+class Code16Unpacker {
+ public:
+  static constexpr int64_t kLanes = static_cast<int64_t>(hn::MaxLanes(DU16()));
+  static constexpr int64_t kUnitBytes = kLanes * kBits / 8;
+
+  Code16Unpacker() {
+    if constexpr (kBits != 8) {
+      for (int o = 0; o < 8; ++o) {
+        for (int64_t i = 0; i < kLanes; ++i) {
+          const int64_t bit = o + i * kBits;
+          const int shift = static_cast<int>(bit & 7);
+          index_[o][2 * i] = static_cast<uint8_t>(bit >> 3);
+          index_[o][2 * i + 1] = shift + kBits > 8 ? static_cast<uint8_t>((bit >> 3) + 1) : 0x80;
+          multiplier_[o][i] = static_cast<uint16_t>(1u << (16 - kBits - shift));
+        }
+      }
+    }
+  }
+
+  static bool Fits(const uint8_t* p, int offset, const uint8_t* end) {
+    if constexpr (kBits == 8) return p + kLanes <= end;
+    return p + 16 <= end && offset + kLanes * kBits <= 128;
+  }
+
+  HWY_INLINE hn::Vec<DI16> Codes(const uint8_t* p, int offset) const {
+    const DU16 du16;
+    if constexpr (kBits == 8) {
+      const hn::Rebind<uint8_t, DU16> d8;
+      return hn::BitCast(DI16(), hn::PromoteTo(du16, hn::LoadU(d8, p)));
+    } else {
+      const DU8 du8;
+      const auto pairs = hn::TableLookupBytesOr0(hn::LoadDup128(du8, p), hn::LoadU(du8, index_[offset]));
+      const auto top = hn::BitCast(du16, pairs) * hn::LoadU(du16, multiplier_[offset]);
+      return hn::BitCast(DI16(), hn::ShiftRight<16 - kBits>(top));
+    }
+  }
+
+ private:
+  static constexpr int kTableOffsets = kBits == 8 ? 1 : 8;
+  alignas(64) uint8_t index_[kTableOffsets][kLanes * 2];
+  alignas(64) uint16_t multiplier_[kTableOffsets][kLanes];
+};
+
+// The vector part of one group: lanes of codes times xq while whole units remain. Returns the first
+// column left for the scalar tail.
+template <int kBits>
+HWY_INLINE int64_t GroupDotInt8(const Code16Unpacker<kBits>& unpack, const QuantRow& q, const int16_t* xq,
+                                int64_t j0, int64_t j1, float s, hn::Vec<DF>& total) {
+  using U = Code16Unpacker<kBits>;
+  const DI32 di32;
+  const DI16 di16;
+  const int offset = static_cast<int>((j0 * kBits) & 7);
+  const uint8_t* p = q.codes + ((j0 * kBits) >> 3);
+  auto acc = hn::Zero(di32);
+  auto acc_odd = hn::Zero(di32);  // used by targets whose widening multiply-add splits lanes
+  int64_t j = j0;
+  for (; j + U::kLanes <= j1 && U::Fits(p, offset, q.data_end); j += U::kLanes, p += U::kUnitBytes) {
+    acc = hn::ReorderWidenMulAccumulate(di32, unpack.Codes(p, offset), hn::LoadU(di16, xq + j), acc, acc_odd);
+  }
+  total = hn::MulAdd(hn::ConvertTo(DF(), hn::RearrangeToOddPlusEven(acc, acc_odd)), hn::Set(DF(), s), total);
+  return j;
+}
+
+#else
+// HWY_SCALAR (the portable fallback): every column goes through the scalar tail.
+template <int kBits>
+struct Code16Unpacker {};
+
+template <int kBits>
+HWY_INLINE int64_t GroupDotInt8(const Code16Unpacker<kBits>&, const QuantRow&, const int16_t*, int64_t j0,
+                                int64_t, float, hn::Vec<DF>&) {
+  return j0;
+}
+#endif
+
+template <int kBits>
+HWY_INLINE float QuantDotInt8(const Code16Unpacker<kBits>& unpack, const QuantRow& q, const int16_t* xq,
+                              const int32_t* xq_group_sums) {
+  const DF df;
+  auto total = hn::Zero(df);
+  float scalar = 0.0f;
+  for (int64_t g = 0; g < q.groups; ++g) {
+    const int64_t j0 = g * q.group_size;
+    const int64_t j1 = std::min(q.cols, j0 + q.group_size);
+    const float s = q.scales[g];
+    int64_t j = GroupDotInt8(unpack, q, xq, j0, j1, s, total);
+    int32_t tail = 0;
+    for (; j < j1; ++j) tail += static_cast<int32_t>(CodeAt(q.codes, j, kBits)) * xq[j];
+    scalar += s * (static_cast<float>(tail) - q.zero(g) * static_cast<float>(xq_group_sums[g]));
+  }
+  return hn::GetLane(hn::SumOfLanes(df, total)) + scalar;
+}
+
+template <int kBits>
+void QuantGemvInt8(const MatMulArgs& a, int64_t r0, int64_t r1) {
+  const Code16Unpacker<kBits> unpack;
+  std::vector<float> scales(static_cast<size_t>(a.w->groups_per_row()));
+  const float x_scale = a.xq_scale[0];
+  for (int64_t r = r0; r < r1; ++r) {
+    a.y[r] = x_scale * QuantDotInt8(unpack, ViewQuantRow(*a.w, r, scales.data()), a.xq, a.xq_group_sums);
+  }
+}
+
+}  // namespace
+
+void GemvRowsInt8Impl(const MatMulArgs& a, int64_t r0, int64_t r1) {
+  switch (a.w->quant.bits) {
+    case 2: return QuantGemvInt8<2>(a, r0, r1);
+    case 3: return QuantGemvInt8<3>(a, r0, r1);
+    case 4: return QuantGemvInt8<4>(a, r0, r1);
+    case 8: return QuantGemvInt8<8>(a, r0, r1);
+  }
+}
+
+}  // namespace llmc::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace llmc::kernels {
+HWY_EXPORT(GemvRowsInt8Impl);
+void GemvRowsInt8(const MatMulArgs& a, int64_t r0, int64_t r1) {
+  HWY_DYNAMIC_DISPATCH(GemvRowsInt8Impl)(a, r0, r1);
+}
+}  // namespace llmc::kernels
+#endif

@@ -1,0 +1,44 @@
+// What the kernel front (matmul.cc) hands to the per-instruction-set files (*_hwy.cc): one call's
+// operands, already prepared (activations padded, group sums, int8 copies). Not installed.
+#pragma once
+
+#include <cstdint>
+
+#include "llmc/tensor.h"
+
+namespace llmc::kernels {
+
+// Activations are stored with rows of `stride` floats (cols rounded up to a whole number of the
+// widest vector), zero-padded, so dot products over padded rows need no tail handling.
+inline constexpr int64_t kPadFloats = 16;
+inline int64_t PaddedCols(int64_t cols) { return (cols + kPadFloats - 1) / kPadFloats * kPadFloats; }
+
+struct MatMulArgs {
+  const WeightTensor* w = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int64_t n_tokens = 0;
+  const float* x = nullptr;           // [n_tokens][stride], zero-padded
+  int64_t stride = 0;
+  const float* x_group_sums = nullptr;  // [n_tokens][groups]: sum of x over each quantization group
+  // Int8 activation path: x[t][c] ≈ x_scale[t] * xq[t][c], xq in [-127, 127] (held in int16 lanes).
+  const int16_t* xq = nullptr;          // [n_tokens][stride], zero-padded
+  const float* xq_scale = nullptr;      // [n_tokens]
+  const int32_t* xq_group_sums = nullptr;  // [n_tokens][groups]
+  float* y = nullptr;                 // [n_tokens][rows]
+};
+
+// Rows [r0, r1) of y for token 0 with float activations (decode: weights streamed once).
+void GemvRows(const MatMulArgs& a, int64_t r0, int64_t r1);
+// Same with int8 activations and integer dot products; quantized weights only.
+void GemvRowsInt8(const MatMulArgs& a, int64_t r0, int64_t r1);
+// Rows [r0, r1) of y for every token: the rows are decoded into `tile` ([r1 - r0][stride] floats)
+// once and multiplied against all tokens.
+void GemmRows(const MatMulArgs& a, int64_t r0, int64_t r1, float* tile);
+// Decodes one row (any encoding) into out[cols] with the SIMD unpacker.
+void DecodeRow(const WeightTensor& w, int64_t row, float* out);
+
+// Name of the Highway target the dispatcher picked on this CPU.
+const char* DispatchedTargetName();
+
+}  // namespace llmc::kernels

@@ -1,0 +1,150 @@
+// Per-target helpers shared by the SIMD kernels: turning packed b-bit codes into vector lanes, and
+// fp16 scales into floats. Included once per Highway target (re-inclusion guard toggles).
+#if defined(LLMC_KERNELS_UNPACK_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LLMC_KERNELS_UNPACK_INL_H_
+#undef LLMC_KERNELS_UNPACK_INL_H_
+#else
+#define LLMC_KERNELS_UNPACK_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstdint>
+
+#include "hwy/highway.h"
+#include "llmc/dtype.h"
+#include "llmc/quant.h"
+#include "llmc/tensor.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace llmc::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// The `bits`-bit code starting at bit `bit` of a little-endian bit stream.
+HWY_INLINE uint32_t BitsAt(const uint8_t* p, int64_t bit, int bits) {
+  const int shift = static_cast<int>(bit & 7);
+  uint32_t v = p[bit >> 3] >> shift;
+  if (shift + bits > 8) v |= static_cast<uint32_t>(p[(bit >> 3) + 1]) << (8 - shift);
+  return v & ((1u << bits) - 1);
+}
+
+// Code j of a row (the scalar path for group tails).
+HWY_INLINE uint32_t CodeAt(const uint8_t* row, int64_t j, int bits) { return BitsAt(row, j * bits, bits); }
+
+// fp16 -> float for n values (F16C where the target has it).
+HWY_INLINE void HalvesToFloats(const uint16_t* src, float* dst, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const auto* h = reinterpret_cast<const hwy::float16_t*>(src);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, h + i)), df, dst + i);
+  for (; i < n; ++i) dst[i] = HalfToFloat(src[i]);
+}
+
+// One quantized row as the kernels read it: packed codes, float scales, per-group zeros.
+struct QuantRow {
+  const uint8_t* codes = nullptr;
+  const uint8_t* data_end = nullptr;  // end of the whole tensor's code buffer (vector loads stop short)
+  const float* scales = nullptr;      // [groups], converted from fp16 by the caller
+  const uint8_t* zeros = nullptr;     // [groups] for the asym grid, else null
+  float fixed_zero = 0;
+  int64_t cols = 0;
+  int64_t group_size = 0;
+  int64_t groups = 0;
+
+  float zero(int64_t g) const { return zeros != nullptr ? static_cast<float>(zeros[g]) : fixed_zero; }
+};
+
+// Fills `scales` (per-thread scratch of w.groups_per_row() floats) and returns the view of row r.
+HWY_INLINE QuantRow ViewQuantRow(const WeightTensor& w, int64_t r, float* scales) {
+  QuantRow q;
+  q.cols = w.cols();
+  q.group_size = w.quant.group_size;
+  q.groups = w.groups_per_row();
+  q.codes = w.data.data() + r * w.row_bytes();
+  q.data_end = w.data.data() + w.data.size();
+  HalvesToFloats(w.scales.as<uint16_t>() + r * q.groups, scales, q.groups);
+  q.scales = scales;
+  if (w.quant.grid == QuantGrid::kAsymmetric) q.zeros = w.zero_points.data() + r * q.groups;
+  q.fixed_zero = GridZero(w.quant.grid, w.quant.bits);
+  return q;
+}
+
+// Brings b-bit codes into 32-bit lanes. A "unit" is kUnit consecutive codes (a whole number of bytes,
+// kVectors vectors) whose first code starts at bit `offset` (0..7) of its first byte; the unit's
+// bytes are broadcast to every 128-bit block and a byte shuffle puts the (at most two) bytes holding
+// lane i's code into that lane, then a per-lane shift and a mask isolate it. 8-bit codes are simply
+// zero-extended. The single-lane HWY_SCALAR target (the portable fallback) extracts codes one by one.
+template <int kBits>
+class CodeUnpacker {
+ public:
+  using DF = hn::ScalableTag<float>;
+  using DU = hn::RebindToUnsigned<DF>;
+  using DI = hn::RebindToSigned<DF>;
+  using DU8 = hn::Repartition<uint8_t, DU>;
+  static constexpr int64_t kLanes = static_cast<int64_t>(hn::MaxLanes(DF()));
+  static constexpr int64_t kUnit = kLanes < 8 ? 8 : kLanes;
+  static constexpr int64_t kVectors = kUnit / kLanes;
+  static constexpr int64_t kUnitBytes = kUnit * kBits / 8;
+  // Bytes a unit load touches: the whole broadcast 128-bit block, or the zero-extended bytes.
+  static constexpr int64_t kLoadBytes = HWY_TARGET == HWY_SCALAR ? kUnitBytes : kBits == 8 ? kUnit : 16;
+
+  CodeUnpacker() {
+    if constexpr (kBits != 8 && HWY_TARGET != HWY_SCALAR) {
+      for (int o = 0; o < 8; ++o) {
+        for (int64_t v = 0; v < kVectors; ++v) {
+          for (int64_t i = 0; i < kLanes; ++i) {
+            const int64_t bit = o + (v * kLanes + i) * kBits;
+            const int64_t byte = bit >> 3;
+            const int shift = static_cast<int>(bit & 7);
+            uint8_t* idx = index_[o][v] + 4 * i;
+            idx[0] = static_cast<uint8_t>(byte);
+            idx[1] = shift + kBits > 8 ? static_cast<uint8_t>(byte + 1) : 0x80;
+            idx[2] = idx[3] = 0x80;
+            shift_[o][v][i] = static_cast<uint32_t>(shift);
+          }
+        }
+      }
+    }
+  }
+
+  // Whether a unit starting at `p` with bit offset `offset` may be loaded without leaving the buffer
+  // or the 16 broadcast bytes.
+  static bool Fits(const uint8_t* p, int offset, const uint8_t* end) {
+    return p + kLoadBytes <= end && offset + kUnit * kBits <= 128;
+  }
+
+  // Vector `v` of the unit at p, as float lanes holding the raw codes.
+  HWY_INLINE hn::Vec<DF> Codes(const uint8_t* p, int offset, int64_t v) const {
+    const DF df;
+    const DU du;
+    const DI di;
+#if HWY_TARGET == HWY_SCALAR
+    (void)du;
+    (void)di;
+    return hn::Set(df, static_cast<float>(BitsAt(p, offset + v * kBits, kBits)));
+#else
+    if constexpr (kBits == 8) {
+      const hn::Rebind<uint8_t, DU> d8;
+      return hn::ConvertTo(df, hn::BitCast(di, hn::PromoteTo(du, hn::LoadU(d8, p + v * kLanes))));
+    } else {
+      const DU8 du8;
+      const auto bytes = hn::LoadDup128(du8, p);
+      const auto pairs = hn::TableLookupBytesOr0(bytes, hn::LoadU(du8, index_[offset][v]));
+      const auto shifted = hn::BitCast(du, pairs) >> hn::LoadU(du, shift_[offset][v]);
+      const auto codes = hn::And(shifted, hn::Set(du, (1u << kBits) - 1));
+      return hn::ConvertTo(df, hn::BitCast(di, codes));
+    }
+#endif
+  }
+
+ private:
+  static constexpr int64_t kTableOffsets = kBits == 8 ? 1 : 8;
+  alignas(64) uint8_t index_[kTableOffsets][kVectors][kLanes * 4];
+  alignas(64) uint32_t shift_[kTableOffsets][kVectors][kLanes];
+};
+
+}  // namespace llmc::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // LLMC_KERNELS_UNPACK_INL_H_
