@@ -25,23 +25,26 @@ using DF = hn::ScalableTag<float>;
 template <int kBits>
 void DecodeQuantRow(const CodeUnpacker<kBits>& unpack, const QuantRow& q, float* out) {
   using U = CodeUnpacker<kBits>;
+  const QuantLayout& l = *q.layout;
   const DF df;
-  for (int64_t g = 0; g < q.groups; ++g) {
-    const int64_t j0 = g * q.group_size;
-    const int64_t j1 = std::min(q.cols, j0 + q.group_size);
+  for (int64_t g = 0; g < l.groups; ++g) {
+    const int64_t j0 = g * l.group_size;
+    const int64_t j1 = std::min(l.cols, j0 + l.group_size);
     const int offset = static_cast<int>((j0 * kBits) & 7);
     const uint8_t* p = q.codes + ((j0 * kBits) >> 3);
     const float s = q.scales[g];
     const float z = q.zero(g);
     const auto vs = hn::Set(df, s);
     const auto vz = hn::Set(df, z);
-    int64_t j = j0;
-    for (; j + U::kUnit <= j1 && U::Fits(p, offset, q.data_end); j += U::kUnit, p += U::kUnitBytes) {
+    const int64_t units = U::UnitsIn(p, offset, j1 - j0, l.data_end);
+    float* dst = out + j0;
+    for (int64_t u = 0; u < units; ++u, p += U::kUnitBytes, dst += U::kUnit) {
       for (int64_t v = 0; v < U::kVectors; ++v) {
-        hn::StoreU(hn::Mul(hn::Sub(unpack.Codes(p, offset, v), vz), vs), df, out + j + v * U::kLanes);
+        const auto codes = offset == 0 ? unpack.AlignedCodes(p, v) : unpack.Codes(p, offset, v);
+        hn::StoreU(hn::Mul(hn::Sub(codes, vz), vs), df, dst + v * U::kLanes);
       }
     }
-    for (; j < j1; ++j) out[j] = s * (static_cast<float>(CodeAt(q.codes, j, kBits)) - z);
+    for (int64_t j = j0 + units * U::kUnit; j < j1; ++j) out[j] = s * (static_cast<float>(CodeAt(q.codes, j, kBits)) - z);
   }
 }
 
@@ -64,8 +67,11 @@ float BF16Scalar(uint16_t b) { return BF16ToFloat(b); }
 template <int kBits>
 void DecodeQuantRows(const WeightTensor& w, int64_t r0, int64_t r1, float* out, int64_t stride) {
   const CodeUnpacker<kBits> unpack;
-  std::vector<float> scales(static_cast<size_t>(w.groups_per_row()));
-  for (int64_t r = r0; r < r1; ++r) DecodeQuantRow(unpack, ViewQuantRow(w, r, scales.data()), out + (r - r0) * stride);
+  const QuantLayout layout(w);
+  std::vector<float> scales(static_cast<size_t>(layout.groups));
+  for (int64_t r = r0; r < r1; ++r) {
+    DecodeQuantRow(unpack, ViewQuantRow(layout, r, scales.data()), out + (r - r0) * stride);
+  }
 }
 
 void DecodeRows(const WeightTensor& w, int64_t r0, int64_t r1, float* out, int64_t stride) {

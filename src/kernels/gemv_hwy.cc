@@ -68,40 +68,50 @@ void DenseGemv(const MatMulArgs& a, int64_t r0, int64_t r1, MakeRow make_row) {
   for (int64_t r = r0; r < r1; ++r) a.y[r] = DenseDot(make_row(r), a.x, a.cols);
 }
 
+// Sum over n whole units starting at p of codes * x, in two accumulators.
+template <bool kAligned, int kBits>
+HWY_INLINE hn::Vec<DF> UnitsDot(const CodeUnpacker<kBits>& unpack, const uint8_t* p, int offset, const float* x,
+                                int64_t n) {
+  using U = CodeUnpacker<kBits>;
+  const DF df;
+  const auto codes = [&](const uint8_t* unit, int64_t v) HWY_ATTR {
+    if constexpr (kAligned) return unpack.AlignedCodes(unit, v);
+    return unpack.Codes(unit, offset, v);
+  };
+  auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
+  int64_t u = 0;
+  for (; u + 2 <= n; u += 2, p += 2 * U::kUnitBytes, x += 2 * U::kUnit) {
+    for (int64_t v = 0; v < U::kVectors; ++v) {
+      acc0 = hn::MulAdd(codes(p, v), hn::LoadU(df, x + v * U::kLanes), acc0);
+      acc1 = hn::MulAdd(codes(p + U::kUnitBytes, v), hn::LoadU(df, x + U::kUnit + v * U::kLanes), acc1);
+    }
+  }
+  if (u < n) {
+    for (int64_t v = 0; v < U::kVectors; ++v) acc0 = hn::MulAdd(codes(p, v), hn::LoadU(df, x + v * U::kLanes), acc0);
+  }
+  return hn::Add(acc0, acc1);
+}
+
 template <int kBits>
 HWY_INLINE float QuantDot(const CodeUnpacker<kBits>& unpack, const QuantRow& q, const float* x,
                           const float* x_group_sums) {
   using U = CodeUnpacker<kBits>;
+  const QuantLayout& l = *q.layout;
   const DF df;
   auto total = hn::Zero(df);
   float scalar = 0.0f;
-  for (int64_t g = 0; g < q.groups; ++g) {
-    const int64_t j0 = g * q.group_size;
-    const int64_t j1 = std::min(q.cols, j0 + q.group_size);
+  for (int64_t g = 0; g < l.groups; ++g) {
+    const int64_t j0 = g * l.group_size;
+    const int64_t j1 = std::min(l.cols, j0 + l.group_size);
     const int offset = static_cast<int>((j0 * kBits) & 7);
     const uint8_t* p = q.codes + ((j0 * kBits) >> 3);
-    auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
-    int64_t j = j0;
-    for (; j + 2 * U::kUnit <= j1 && U::Fits(p + U::kUnitBytes, offset, q.data_end);
-         j += 2 * U::kUnit, p += 2 * U::kUnitBytes) {
-      for (int64_t v = 0; v < U::kVectors; ++v) {
-        acc0 = hn::MulAdd(unpack.Codes(p, offset, v), hn::LoadU(df, x + j + v * U::kLanes), acc0);
-      }
-      for (int64_t v = 0; v < U::kVectors; ++v) {
-        acc1 = hn::MulAdd(unpack.Codes(p + U::kUnitBytes, offset, v),
-                          hn::LoadU(df, x + j + U::kUnit + v * U::kLanes), acc1);
-      }
-    }
-    if (j + U::kUnit <= j1 && U::Fits(p, offset, q.data_end)) {
-      for (int64_t v = 0; v < U::kVectors; ++v) {
-        acc0 = hn::MulAdd(unpack.Codes(p, offset, v), hn::LoadU(df, x + j + v * U::kLanes), acc0);
-      }
-      j += U::kUnit;
-    }
+    const int64_t units = U::UnitsIn(p, offset, j1 - j0, l.data_end);
+    const auto dot = offset == 0 ? UnitsDot<true>(unpack, p, 0, x + j0, units)
+                                 : UnitsDot<false>(unpack, p, offset, x + j0, units);
     float tail = 0.0f;
-    for (; j < j1; ++j) tail += static_cast<float>(CodeAt(q.codes, j, kBits)) * x[j];
+    for (int64_t j = j0 + units * U::kUnit; j < j1; ++j) tail += static_cast<float>(CodeAt(q.codes, j, kBits)) * x[j];
     const float s = q.scales[g];
-    total = hn::MulAdd(hn::Set(df, s), hn::Add(acc0, acc1), total);
+    total = hn::MulAdd(hn::Set(df, s), dot, total);
     scalar += s * (tail - q.zero(g) * x_group_sums[g]);
   }
   return SumLanes(total) + scalar;
@@ -110,9 +120,10 @@ HWY_INLINE float QuantDot(const CodeUnpacker<kBits>& unpack, const QuantRow& q, 
 template <int kBits>
 void QuantGemv(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const CodeUnpacker<kBits> unpack;
-  std::vector<float> scales(static_cast<size_t>(a.w->groups_per_row()));
+  const QuantLayout layout(*a.w);
+  std::vector<float> scales(static_cast<size_t>(layout.groups));
   for (int64_t r = r0; r < r1; ++r) {
-    a.y[r] = QuantDot(unpack, ViewQuantRow(*a.w, r, scales.data()), a.x, a.x_group_sums);
+    a.y[r] = QuantDot(unpack, ViewQuantRow(layout, r, scales.data()), a.x, a.x_group_sums);
   }
 }
 

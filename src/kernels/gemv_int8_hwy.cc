@@ -50,9 +50,11 @@ class Code16Unpacker {
     }
   }
 
-  static bool Fits(const uint8_t* p, int offset, const uint8_t* end) {
-    if constexpr (kBits == 8) return p + kLanes <= end;
-    return p + 16 <= end && offset + kLanes * kBits <= 128;
+  // How many whole units of a group of `len` codes starting at p the vector path may take.
+  static int64_t UnitsIn(const uint8_t* p, int offset, int64_t len, const uint8_t* end) {
+    constexpr int64_t kLoadBytes = kBits == 8 ? kLanes : 16;
+    if (offset + kLanes * kBits > 128 || end - p < kLoadBytes) return 0;
+    return std::min(len / kLanes, (end - p - kLoadBytes) / kUnitBytes + 1);
   }
 
   HWY_INLINE hn::Vec<DI16> Codes(const uint8_t* p, int offset) const {
@@ -86,12 +88,13 @@ HWY_INLINE int64_t GroupDotInt8(const Code16Unpacker<kBits>& unpack, const Quant
   const uint8_t* p = q.codes + ((j0 * kBits) >> 3);
   auto acc = hn::Zero(di32);
   auto acc_odd = hn::Zero(di32);  // used by targets whose widening multiply-add splits lanes
-  int64_t j = j0;
-  for (; j + U::kLanes <= j1 && U::Fits(p, offset, q.data_end); j += U::kLanes, p += U::kUnitBytes) {
-    acc = hn::ReorderWidenMulAccumulate(di32, unpack.Codes(p, offset), hn::LoadU(di16, xq + j), acc, acc_odd);
+  const int64_t units = U::UnitsIn(p, offset, j1 - j0, q.layout->data_end);
+  const int16_t* x = xq + j0;
+  for (int64_t u = 0; u < units; ++u, p += U::kUnitBytes, x += U::kLanes) {
+    acc = hn::ReorderWidenMulAccumulate(di32, unpack.Codes(p, offset), hn::LoadU(di16, x), acc, acc_odd);
   }
   total = hn::MulAdd(hn::ConvertTo(DF(), hn::RearrangeToOddPlusEven(acc, acc_odd)), hn::Set(DF(), s), total);
-  return j;
+  return j0 + units * U::kLanes;
 }
 
 #else
@@ -112,9 +115,10 @@ HWY_INLINE float QuantDotInt8(const Code16Unpacker<kBits>& unpack, const QuantRo
   const DF df;
   auto total = hn::Zero(df);
   float scalar = 0.0f;
-  for (int64_t g = 0; g < q.groups; ++g) {
-    const int64_t j0 = g * q.group_size;
-    const int64_t j1 = std::min(q.cols, j0 + q.group_size);
+  const QuantLayout& l = *q.layout;
+  for (int64_t g = 0; g < l.groups; ++g) {
+    const int64_t j0 = g * l.group_size;
+    const int64_t j1 = std::min(l.cols, j0 + l.group_size);
     const float s = q.scales[g];
     int64_t j = GroupDotInt8(unpack, q, xq, j0, j1, s, total);
     int32_t tail = 0;
@@ -127,10 +131,11 @@ HWY_INLINE float QuantDotInt8(const Code16Unpacker<kBits>& unpack, const QuantRo
 template <int kBits>
 void QuantGemvInt8(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const Code16Unpacker<kBits> unpack;
-  std::vector<float> scales(static_cast<size_t>(a.w->groups_per_row()));
+  const QuantLayout layout(*a.w);
+  std::vector<float> scales(static_cast<size_t>(layout.groups));
   const float x_scale = a.xq_scale[0];
   for (int64_t r = r0; r < r1; ++r) {
-    a.y[r] = x_scale * QuantDotInt8(unpack, ViewQuantRow(*a.w, r, scales.data()), a.xq, a.xq_group_sums);
+    a.y[r] = x_scale * QuantDotInt8(unpack, ViewQuantRow(layout, r, scales.data()), a.xq, a.xq_group_sums);
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "hwy/highway.h"
 #include "llmc/dtype.h"
@@ -30,43 +31,60 @@ HWY_INLINE uint32_t BitsAt(const uint8_t* p, int64_t bit, int bits) {
 // Code j of a row (the scalar path for group tails).
 HWY_INLINE uint32_t CodeAt(const uint8_t* row, int64_t j, int bits) { return BitsAt(row, j * bits, bits); }
 
-// fp16 -> float for n values (F16C where the target has it).
+// fp16 -> float for n values (F16C where the target has it, also for the tail).
 HWY_INLINE void HalvesToFloats(const uint16_t* src, float* dst, int64_t n) {
   const hn::ScalableTag<float> df;
   const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const hn::CappedTag<float, 1> d1;
+  const hn::Rebind<hwy::float16_t, decltype(d1)> dh1;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const auto* h = reinterpret_cast<const hwy::float16_t*>(src);
   int64_t i = 0;
   for (; i + N <= n; i += N) hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, h + i)), df, dst + i);
-  for (; i < n; ++i) dst[i] = HalfToFloat(src[i]);
+  for (; i < n; ++i) hn::StoreU(hn::PromoteTo(d1, hn::LoadU(dh1, h + i)), d1, dst + i);
 }
 
-// One quantized row as the kernels read it: packed codes, float scales, per-group zeros.
-struct QuantRow {
-  const uint8_t* codes = nullptr;
-  const uint8_t* data_end = nullptr;  // end of the whole tensor's code buffer (vector loads stop short)
-  const float* scales = nullptr;      // [groups], converted from fp16 by the caller
-  const uint8_t* zeros = nullptr;     // [groups] for the asym grid, else null
-  float fixed_zero = 0;
+// What every row of a quantized tensor shares, computed once per kernel call.
+struct QuantLayout {
+  const WeightTensor* w = nullptr;
+  const uint8_t* data_end = nullptr;  // end of the whole code buffer (vector loads stop short)
   int64_t cols = 0;
   int64_t group_size = 0;
   int64_t groups = 0;
+  int64_t row_bytes = 0;
+  float fixed_zero = 0;
+  bool asymmetric = false;
 
-  float zero(int64_t g) const { return zeros != nullptr ? static_cast<float>(zeros[g]) : fixed_zero; }
+  explicit QuantLayout(const WeightTensor& t)
+      : w(&t),
+        data_end(t.data.data() + t.data.size()),
+        cols(t.cols()),
+        group_size(t.quant.group_size),
+        groups(t.groups_per_row()),
+        row_bytes(t.row_bytes()),
+        fixed_zero(GridZero(t.quant.grid, t.quant.bits)),
+        asymmetric(t.quant.grid == QuantGrid::kAsymmetric) {}
 };
 
-// Fills `scales` (per-thread scratch of w.groups_per_row() floats) and returns the view of row r.
-HWY_INLINE QuantRow ViewQuantRow(const WeightTensor& w, int64_t r, float* scales) {
+// One quantized row as the kernels read it: packed codes, float scales, per-group zeros.
+struct QuantRow {
+  const QuantLayout* layout = nullptr;
+  const uint8_t* codes = nullptr;
+  const float* scales = nullptr;   // [groups], converted from fp16
+  const uint8_t* zeros = nullptr;  // [groups] for the asym grid, else null
+
+  float zero(int64_t g) const { return zeros != nullptr ? static_cast<float>(zeros[g]) : layout->fixed_zero; }
+};
+
+// Fills `scales` (scratch of layout.groups floats) and returns the view of row r.
+HWY_INLINE QuantRow ViewQuantRow(const QuantLayout& layout, int64_t r, float* scales) {
+  const WeightTensor& w = *layout.w;
   QuantRow q;
-  q.cols = w.cols();
-  q.group_size = w.quant.group_size;
-  q.groups = w.groups_per_row();
-  q.codes = w.data.data() + r * w.row_bytes();
-  q.data_end = w.data.data() + w.data.size();
-  HalvesToFloats(w.scales.as<uint16_t>() + r * q.groups, scales, q.groups);
+  q.layout = &layout;
+  q.codes = w.data.data() + r * layout.row_bytes;
+  HalvesToFloats(w.scales.as<uint16_t>() + r * layout.groups, scales, layout.groups);
   q.scales = scales;
-  if (w.quant.grid == QuantGrid::kAsymmetric) q.zeros = w.zero_points.data() + r * q.groups;
-  q.fixed_zero = GridZero(w.quant.grid, w.quant.bits);
+  if (layout.asymmetric) q.zeros = w.zero_points.data() + r * layout.groups;
   return q;
 }
 
@@ -105,13 +123,32 @@ class CodeUnpacker {
           }
         }
       }
+      for (int64_t v = 0; v < kVectors; ++v) {
+        for (int64_t i = 0; i < kLanes; ++i) broadcast_shift_[v][i] = static_cast<uint32_t>((v * kLanes + i) * kBits);
+      }
     }
   }
 
-  // Whether a unit starting at `p` with bit offset `offset` may be loaded without leaving the buffer
-  // or the 16 broadcast bytes.
-  static bool Fits(const uint8_t* p, int offset, const uint8_t* end) {
-    return p + kLoadBytes <= end && offset + kUnit * kBits <= 128;
+  // How many whole units of a group of `len` codes starting at p (bit offset `offset`) the vector
+  // path may take: each must stay inside the buffer and inside the 16 broadcast bytes.
+  static int64_t UnitsIn(const uint8_t* p, int offset, int64_t len, const uint8_t* end) {
+    if (offset + kUnit * kBits > 128 || end - p < kLoadBytes) return 0;
+    return std::min(len / kUnit, (end - p - kLoadBytes) / kUnitBytes + 1);
+  }
+
+  // Codes() for a unit starting on a byte boundary. 2-bit units are at most 4 bytes: a 32-bit
+  // broadcast replaces the byte shuffle.
+  HWY_INLINE hn::Vec<DF> AlignedCodes(const uint8_t* p, int64_t v) const {
+#if HWY_TARGET != HWY_SCALAR
+    if constexpr (kBits == 2 && kUnitBytes <= 4) {
+      const DU du;
+      uint32_t word = 0;
+      std::memcpy(&word, p, kUnitBytes);
+      const auto codes = hn::And(hn::Set(du, word) >> hn::Load(du, broadcast_shift_[v]), hn::Set(du, 3u));
+      return hn::ConvertTo(DF(), hn::BitCast(DI(), codes));
+    }
+#endif
+    return Codes(p, 0, v);
   }
 
   // Vector `v` of the unit at p, as float lanes holding the raw codes.
@@ -142,6 +179,7 @@ class CodeUnpacker {
   static constexpr int64_t kTableOffsets = kBits == 8 ? 1 : 8;
   alignas(64) uint8_t index_[kTableOffsets][kVectors][kLanes * 4];
   alignas(64) uint32_t shift_[kTableOffsets][kVectors][kLanes];
+  alignas(64) uint32_t broadcast_shift_[kVectors][kLanes];  // 2-bit AlignedCodes: lane i >> 2i
 };
 
 }  // namespace llmc::kernels::HWY_NAMESPACE

@@ -1,0 +1,145 @@
+// GEMV/GEMM throughput of the SIMD kernels on SmolLM2-sized matrices, in weight bytes per second
+// (codes + scales + zero points): compare with BM_MemoryRead (bandwidth_benchmark.cc).
+//   build: cmake -DLLMC_BUILD_BENCH=ON ...; run: llmc_benchmarks --benchmark_filter=Gemv
+// BM_Gemv*      one matrix, warm in cache after the first call (L2/L3-bound for the small ones).
+// Single-thread runs report bytes per CPU second of the timing thread (robust when other jobs share
+// the cores); two-thread runs report bytes per wall-clock second.
+// BM_GemvStream a 256 MiB rotation of [1536, 576] matrices: every call reads DRAM, as decoding a
+//               model larger than the L3 does. The honest comparison with memory bandwidth.
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "../tests/kernels_test_weights.h"
+#include "llmc/kernels.h"
+
+namespace llmc {
+namespace {
+
+using testing::RandomActivations;
+using testing::RandomWeight;
+using testing::WeightCase;
+
+// range(0) selects the weight type: 0 f16, 1 int8, 2 int4, 3 int2 (group 64, asymmetric grid).
+WeightCase TypeCase(int64_t type) {
+  if (type == 0) return {Encoding::kF16};
+  const int bits[] = {0, 8, 4, 2};
+  return {Encoding::kQuantized, bits[type], QuantGrid::kAsymmetric, 64};
+}
+
+size_t WeightBytes(const WeightTensor& w) { return w.data.size() + w.scales.size() + w.zero_points.size(); }
+
+void SetLabel(benchmark::State& state, const WeightTensor& w) {
+  state.SetLabel(w.type_name() + " " + ShapeToString(w.shape) + " " + KernelTarget() + " " +
+                 std::to_string(NumThreads()) + "t" + (ActivationInt8() ? " x-int8" : ""));
+}
+
+// Args: type, rows, cols, threads, int8 activations.
+void BM_Gemv(benchmark::State& state) {
+  const WeightTensor w = RandomWeight(TypeCase(state.range(0)), state.range(1), state.range(2), 1);
+  SetNumThreads(static_cast<int>(state.range(3)));
+  SetActivationInt8(state.range(4) != 0);
+  const std::vector<float> x = RandomActivations(w.cols(), 2);
+  std::vector<float> y(static_cast<size_t>(w.rows()));
+  for (auto _ : state) {
+    MatMul(w, x.data(), 1, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * WeightBytes(w)));
+  SetLabel(state, w);
+  SetActivationInt8(false);
+}
+
+template <int64_t kThreads>
+void GemvArgs(benchmark::internal::Benchmark* b) {
+  const std::pair<int64_t, int64_t> shapes[] = {{576, 576}, {1536, 576}, {576, 1536}, {49152, 576}};
+  for (int64_t type = 0; type < 4; ++type) {
+    for (auto [rows, cols] : shapes) {
+      b->Args({type, rows, cols, kThreads, 0});
+      if (type > 0) b->Args({type, rows, cols, kThreads, 1});
+    }
+  }
+}
+BENCHMARK(BM_Gemv)->Apply(GemvArgs<1>)->MinTime(0.2);
+BENCHMARK(BM_Gemv)->Apply(GemvArgs<2>)->MinTime(0.2)->UseRealTime();
+
+// Args: type, threads, int8 activations.
+void BM_GemvStream(benchmark::State& state) {
+  constexpr int64_t kRows = 1536, kCols = 576;
+  constexpr size_t kWorkingSet = size_t{256} << 20;
+  const WeightTensor first = RandomWeight(TypeCase(state.range(0)), kRows, kCols, 1);
+  // Copies share nothing, so each call misses the caches; random content does not matter for speed.
+  std::vector<WeightTensor> ws;
+  for (size_t bytes = 0; bytes < kWorkingSet; bytes += WeightBytes(first)) {
+    WeightTensor w = first;
+    w.data = Bytes::CopyOf(first.data.data(), first.data.size());
+    w.scales = Bytes::CopyOf(first.scales.data(), first.scales.size());
+    if (!first.zero_points.empty()) w.zero_points = Bytes::CopyOf(first.zero_points.data(), first.zero_points.size());
+    ws.push_back(std::move(w));
+  }
+  SetNumThreads(static_cast<int>(state.range(1)));
+  SetActivationInt8(state.range(2) != 0);
+  const std::vector<float> x = RandomActivations(kCols, 2);
+  std::vector<float> y(kRows);
+  size_t i = 0;
+  for (auto _ : state) {
+    MatMul(ws[i], x.data(), 1, y.data());
+    benchmark::DoNotOptimize(y.data());
+    i = (i + 1) % ws.size();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * WeightBytes(first)));
+  SetLabel(state, first);
+  SetActivationInt8(false);
+}
+BENCHMARK(BM_GemvStream)->ArgsProduct({{0, 1, 2, 3}, {1}, {0}})->ArgsProduct({{1, 2, 3}, {1}, {1}})->MinTime(0.5);
+BENCHMARK(BM_GemvStream)
+    ->ArgsProduct({{0, 1, 2, 3}, {2}, {0}})
+    ->ArgsProduct({{1, 2, 3}, {2}, {1}})
+    ->MinTime(0.5)
+    ->UseRealTime();
+
+// Prefill: 33 tokens against [1536, 576]. Args: type, threads.
+void BM_Gemm(benchmark::State& state) {
+  constexpr int64_t kTokens = 33;
+  const WeightTensor w = RandomWeight(TypeCase(state.range(0)), 1536, 576, 1);
+  SetNumThreads(static_cast<int>(state.range(1)));
+  const std::vector<float> x = RandomActivations(kTokens * w.cols(), 2);
+  std::vector<float> y(static_cast<size_t>(kTokens * w.rows()));
+  for (auto _ : state) {
+    MatMul(w, x.data(), kTokens, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kTokens * w.numel() * state.iterations() / 1e9,
+                                                 benchmark::Counter::kIsRate);
+  SetLabel(state, w);
+}
+BENCHMARK(BM_Gemm)->ArgsProduct({{0, 1, 2, 3}, {1}})->MinTime(0.2);
+BENCHMARK(BM_Gemm)->ArgsProduct({{0, 1, 2, 3}, {2}})->MinTime(0.2)->UseRealTime();
+
+// Accuracy of the int8-activation path (not a speed measure): relative L2 error of y against the
+// float path, for Gaussian activations, reported as a counter.
+void BM_Int8ActivationError(benchmark::State& state) {
+  const WeightTensor w = RandomWeight(TypeCase(state.range(0)), 1536, 576, 1);
+  const std::vector<float> x = RandomActivations(w.cols(), 2);
+  std::vector<float> y_float(1536), y_int8(1536);
+  for (auto _ : state) {
+    SetActivationInt8(false);
+    MatMul(w, x.data(), 1, y_float.data());
+    SetActivationInt8(true);
+    MatMul(w, x.data(), 1, y_int8.data());
+  }
+  SetActivationInt8(false);
+  double err = 0, norm = 0;
+  for (size_t r = 0; r < y_float.size(); ++r) {
+    err += (y_int8[r] - y_float[r]) * static_cast<double>(y_int8[r] - y_float[r]);
+    norm += static_cast<double>(y_float[r]) * y_float[r];
+  }
+  state.counters["rel_l2_error"] = std::sqrt(err / norm);
+  SetLabel(state, w);
+}
+BENCHMARK(BM_Int8ActivationError)->DenseRange(1, 3)->Iterations(1);
+
+}  // namespace
+}  // namespace llmc
