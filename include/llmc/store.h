@@ -23,11 +23,18 @@ struct StoreMetadata {
   nlohmann::json extra = nlohmann::json::object();  // provenance: source, quantization settings, ...
 };
 
+struct StoreWriteOptions {
+  // Parquet page compression: "none" (the default: weights barely compress) or "zstd".
+  std::string compression = "none";
+};
+
 // Writes a store to a temporary file; Close() renames it onto the target. Destroying a writer that
 // was not closed removes the temporary file.
 class StoreWriter {
  public:
   static Result<std::unique_ptr<StoreWriter>> Open(const std::string& path, const StoreMetadata& meta);
+  static Result<std::unique_ptr<StoreWriter>> Open(const std::string& path, const StoreMetadata& meta,
+                                                   const StoreWriteOptions& options);
   virtual ~StoreWriter() = default;
   // V1 stores accept dense tensors only.
   virtual Status Write(const WeightTensor& tensor) = 0;
@@ -59,5 +66,9 @@ class WeightLoaderV2 {
   // Loads and dequantizes any tensor to dense FP32 or FP16.
   virtual Result<WeightTensor> LoadDequantized(const std::string& name, DType to) = 0;
 };
+
+// Any tensor (dense or quantized) as a dense tensor of `to`: dequantizes through DequantizeRow and
+// rounds to nearest even. A dense tensor already of `to` is returned as is (same bytes, no copy).
+WeightTensor ToDense(const WeightTensor& w, DType to);
 
 }  // namespace llmc
