@@ -87,30 +87,32 @@ double KlDivergence(const float* ref, double ref_lse, const float* cand, double 
 
 int64_t ArgMax(const float* x, int64_t n) { return std::max_element(x, x + n) - x; }
 
-// Accumulates per-token NLL and turns it into a PerplexityResult.
+// Accumulates per-token NLL (Welford's running mean and variance: no cancellation when the NLLs are
+// nearly equal) and turns it into a PerplexityResult.
 class NllAccumulator {
  public:
   void Add(double nll) {
-    sum_ += nll;
-    sum_sq_ += nll * nll;
     ++count_;
+    const double delta = nll - mean_;
+    mean_ += delta / static_cast<double>(count_);
+    m2_ += delta * (nll - mean_);
   }
   PerplexityResult Finish(int64_t chunks, std::string method) const {
     PerplexityResult r;
     r.tokens_scored = count_;
     r.chunks = chunks;
-    r.mean_nll = sum_ / static_cast<double>(count_);
-    r.perplexity = std::exp(r.mean_nll);
-    const double var = std::max(0.0, sum_sq_ / static_cast<double>(count_) - r.mean_nll * r.mean_nll);
+    r.mean_nll = mean_;
+    r.perplexity = std::exp(mean_);
+    const double var = count_ > 1 ? m2_ / static_cast<double>(count_ - 1) : 0.0;
     // Standard error of the mean NLL, propagated through exp (as llama.cpp reports PPL ± error).
-    r.perplexity_stderr = r.perplexity * std::sqrt(var / static_cast<double>(std::max<int64_t>(1, count_ - 1)));
+    r.perplexity_stderr = r.perplexity * std::sqrt(var / static_cast<double>(std::max<int64_t>(1, count_)));
     r.method = std::move(method);
     return r;
   }
 
  private:
-  double sum_ = 0;
-  double sum_sq_ = 0;
+  double mean_ = 0;
+  double m2_ = 0;
   int64_t count_ = 0;
 };
 
