@@ -32,6 +32,7 @@ namespace {
 
 constexpr float kMinClipRatio = 0.5f;
 constexpr float kClipRatioStep = 0.02f;
+constexpr int64_t kMinParallelWeights = 1 << 16;
 
 // The code range of a grid and its fixed zero (unused on the asymmetric grid, whose zero is per group).
 struct GridShape {
@@ -185,7 +186,8 @@ Result<WeightTensor> QuantizeRtn(const WeightTensor& dense, const QuantSpec& spe
   int64_t bad_row = rows;  // the first row that could not be quantized, and why
   RowProblem problem = RowProblem::kNone;
 
-#pragma omp parallel
+  // Threads only pay off for real weight matrices; small tensors stay on the calling thread.
+#pragma omp parallel if (rows * cols >= kMinParallelWeights)
   {
     std::vector<float> values(static_cast<size_t>(cols));
     std::vector<uint8_t> codes(static_cast<size_t>(cols));
