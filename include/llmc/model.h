@@ -4,12 +4,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <random>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "llmc/import.h"
 #include "llmc/model_config.h"
 #include "llmc/store.h"
 #include "llmc/tensor.h"
@@ -26,15 +29,30 @@ class Sequence {
 };
 
 // Observes the input of every linear layer during a forward pass: calibration statistics (GPTQ
-// Hessians, activation importance). x is [n_tokens][cols] floats.
+// Hessians, activation importance). x is [n_tokens][cols] floats. Called once per weight, in execution
+// order, even where weights share an input (q/k/v, gate/up: the same x pointer each time); the LM
+// head is observed too, under lm_head.weight or, when tied, model.embed_tokens.weight.
 using LinearInputObserver =
     std::function<void(const std::string& weight_name, const float* x, int64_t n_tokens, int64_t cols)>;
+
+// The tensors a model of this config needs, HF names, embedding first then layer by layer, final
+// norm last. lm_head.weight is not among them: without it (or with tied embeddings) the LM head is
+// the embedding matrix.
+std::vector<std::string> RequiredTensorNames(const ModelConfig& config);
 
 class Model {
  public:
   // Loads every tensor the architecture needs from the store; a missing one is a NotFound error.
   static Result<std::unique_ptr<Model>> Open(const std::string& store_path);
   static Result<std::unique_ptr<Model>> FromLoader(WeightLoaderV2& loader);
+  // Builds a model from tensors already in memory (e.g. ImportModel output) with the same checks as
+  // Open: every required tensor present with the shape the config implies. Tensors the architecture
+  // does not use are dropped.
+  static Result<std::unique_ptr<Model>> FromTensors(ModelConfig config, nlohmann::json tokenizer,
+                                                    std::vector<WeightTensor> tensors);
+  // Runs a checkpoint straight from ImportModel (HF directory or GGUF), loading only the tensors the
+  // architecture uses, as the importer hands them out (GGUF block-quantized types arrive as F32).
+  static Result<std::unique_ptr<Model>> FromImported(const ImportedModel& imported);
   virtual ~Model() = default;
 
   virtual const ModelConfig& config() const = 0;
@@ -57,9 +75,29 @@ class Model {
 
   // The linear weights (2-D matmul operands) of one decoder layer, in execution order.
   virtual std::vector<std::string> LinearWeightNames(int64_t layer) const = 0;
+  // `name` must be one of the model's tensors (RequiredTensorNames, lm_head.weight when untied); any
+  // other name gives an empty tensor (no name, no shape).
   virtual const WeightTensor& Weight(const std::string& name) const = 0;
   // Swaps in a new encoding of an existing weight (same name and shape).
   virtual Status ReplaceWeight(WeightTensor w) = 0;
+};
+
+// Picks the next token from a row of logits: greedy (the first maximum) when temperature is 0,
+// else a draw from softmax(logits / temperature) restricted to the top_k largest (0: all).
+struct SamplingOptions {
+  double temperature = 0.0;
+  int64_t top_k = 0;
+  uint64_t seed = 0;
+};
+
+class Sampler {
+ public:
+  explicit Sampler(const SamplingOptions& opts) : opts_(opts), rng_(opts.seed) {}
+  int32_t Sample(std::span<const float> logits);
+
+ private:
+  SamplingOptions opts_;
+  std::mt19937_64 rng_;
 };
 
 }  // namespace llmc

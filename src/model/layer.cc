@@ -1,0 +1,164 @@
+// One decoder layer: pre-norm attention (GQA, RoPE, optional q/k/v bias, q/k norm, sliding window)
+// and a pre-norm SwiGLU MLP, each added back onto the residual stream.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "llmc/kernels.h"
+#include "model/transformer.h"
+
+namespace llmc {
+namespace {
+
+// out = x * rsqrt(mean(x²) + eps) * w per row of `dim` floats; the mean is taken in double.
+void RmsNorm(const float* x, const float* w, int64_t rows, int64_t dim, double eps, float* out) {
+#pragma omp parallel for num_threads(NumThreads()) schedule(static) if (rows * dim > 32768)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * dim;
+    double sum_sq = 0;
+    for (int64_t i = 0; i < dim; ++i) sum_sq += static_cast<double>(xr[i]) * xr[i];
+    const auto inv_rms = static_cast<float>(1.0 / std::sqrt(sum_sq / static_cast<double>(dim) + eps));
+    float* o = out + r * dim;
+    for (int64_t i = 0; i < dim; ++i) o[i] = (xr[i] * inv_rms) * w[i];
+  }
+}
+
+void AddBias(const WeightTensor* bias, int64_t rows, float* y) {
+  if (bias == nullptr) return;
+  const float* b = bias->data.as<float>();
+  const int64_t dim = bias->cols();
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < dim; ++i) y[r * dim + i] += b[i];
+  }
+}
+
+void AddInto(float* acc, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] += x[i];
+}
+
+// Attention of one query head over keys [first, last]: softmax(q·k / sqrt(d)) · v, in double.
+void AttendOneHead(const float* q, const float* keys, const float* values, int64_t kv_stride, int64_t first,
+                   int64_t last, int64_t head_dim, std::vector<double>& scores, float* out) {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  double max_score = -std::numeric_limits<double>::infinity();
+  scores.resize(static_cast<size_t>(last - first + 1));
+  for (int64_t j = first; j <= last; ++j) {
+    const float* k = keys + j * kv_stride;
+    double dot = 0;
+    for (int64_t i = 0; i < head_dim; ++i) dot += static_cast<double>(q[i]) * k[i];
+    scores[static_cast<size_t>(j - first)] = dot * scale;
+    max_score = std::max(max_score, dot * scale);
+  }
+  double total = 0;
+  for (double& s : scores) {
+    s = std::exp(s - max_score);
+    total += s;
+  }
+  std::vector<double> acc(static_cast<size_t>(head_dim), 0.0);
+  for (int64_t j = first; j <= last; ++j) {
+    const float* v = values + j * kv_stride;
+    const double p = scores[static_cast<size_t>(j - first)] / total;
+    for (int64_t i = 0; i < head_dim; ++i) acc[static_cast<size_t>(i)] += p * v[i];
+  }
+  for (int64_t i = 0; i < head_dim; ++i) out[i] = static_cast<float>(acc[static_cast<size_t>(i)]);
+}
+
+}  // namespace
+
+void TransformerModel::Observe(const WeightTensor& w, const float* x, int64_t n_tokens) const {
+  if (observer_) observer_(w.name, x, n_tokens, w.cols());
+}
+
+void TransformerModel::Linear(const WeightTensor& w, const float* x, int64_t n_tokens, float* y) {
+  Observe(w, x, n_tokens);
+  MatMul(w, x, n_tokens, y);
+}
+
+void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_tokens, KvView kv, float* out) {
+  const LayerWeights& lw = layers_[static_cast<size_t>(layer)];
+  const int64_t head_dim = config_.head_dim;
+  const int64_t n_heads = config_.num_heads;
+  const int64_t n_kv = config_.num_kv_heads;
+  const int64_t kv_dim = n_kv * head_dim;
+  const int64_t q_dim = n_heads * head_dim;
+  std::vector<float> q(static_cast<size_t>(n_tokens * q_dim));
+  float* new_keys = kv.keys + kv.past * kv_dim;
+  float* new_values = kv.values + kv.past * kv_dim;
+  Linear(*lw.q_proj, normed, n_tokens, q.data());
+  Linear(*lw.k_proj, normed, n_tokens, new_keys);
+  Linear(*lw.v_proj, normed, n_tokens, new_values);
+  AddBias(lw.q_bias, n_tokens, q.data());
+  AddBias(lw.k_bias, n_tokens, new_keys);
+  AddBias(lw.v_bias, n_tokens, new_values);
+  const double eps = config_.rms_norm_eps;
+#pragma omp parallel for num_threads(NumThreads()) schedule(static)
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    float* qt = q.data() + t * q_dim;
+    float* kt = new_keys + t * kv_dim;
+    if (lw.q_norm != nullptr) {  // Qwen3: each head normalised before the rotation
+      RmsNorm(qt, lw.q_norm->data.as<float>(), n_heads, head_dim, eps, qt);
+      RmsNorm(kt, lw.k_norm->data.as<float>(), n_kv, head_dim, eps, kt);
+    }
+    rope_.Apply(qt, n_heads, kv.past + t);
+    rope_.Apply(kt, n_kv, kv.past + t);
+  }
+  const int64_t group = n_heads / n_kv;
+  const int64_t window = config_.sliding_window;
+#pragma omp parallel num_threads(NumThreads())
+  {
+    std::vector<double> scores;
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      for (int64_t h = 0; h < n_heads; ++h) {
+        const int64_t pos = kv.past + t;
+        // Sliding window (transformers' mask): key j is visible to query i when i - window < j <= i.
+        const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+        const int64_t kv_head = h / group;
+        AttendOneHead(q.data() + t * q_dim + h * head_dim, kv.keys + kv_head * head_dim,
+                      kv.values + kv_head * head_dim, kv_dim, first, pos, head_dim, scores,
+                      out + t * q_dim + h * head_dim);
+      }
+    }
+  }
+}
+
+void TransformerModel::Mlp(int64_t layer, const float* normed, int64_t n_tokens, float* out) {
+  const LayerWeights& lw = layers_[static_cast<size_t>(layer)];
+  const int64_t ffn = config_.intermediate_size;
+  std::vector<float> gate(static_cast<size_t>(n_tokens * ffn));
+  std::vector<float> up(static_cast<size_t>(n_tokens * ffn));
+  Linear(*lw.gate_proj, normed, n_tokens, gate.data());
+  Linear(*lw.up_proj, normed, n_tokens, up.data());
+  const int64_t n = n_tokens * ffn;
+#pragma omp parallel for num_threads(NumThreads()) schedule(static) if (n > 32768)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[static_cast<size_t>(i)];
+    gate[static_cast<size_t>(i)] = g / (1.0f + std::exp(-g)) * up[static_cast<size_t>(i)];
+  }
+  Linear(*lw.down_proj, gate.data(), n_tokens, out);
+}
+
+void TransformerModel::RunLayer(int64_t layer, float* hidden, int64_t n_tokens, KvView kv) {
+  const LayerWeights& lw = layers_[static_cast<size_t>(layer)];
+  const int64_t d = config_.hidden_size;
+  const int64_t q_dim = config_.num_heads * config_.head_dim;
+  std::vector<float> normed(static_cast<size_t>(n_tokens * d));
+  std::vector<float> attn(static_cast<size_t>(n_tokens * q_dim));
+  std::vector<float> delta(static_cast<size_t>(n_tokens * d));
+
+  RmsNorm(hidden, lw.input_norm->data.as<float>(), n_tokens, d, config_.rms_norm_eps, normed.data());
+  Attention(layer, normed.data(), n_tokens, kv, attn.data());
+  Linear(*lw.o_proj, attn.data(), n_tokens, delta.data());
+  AddInto(hidden, delta.data(), n_tokens * d);
+
+  RmsNorm(hidden, lw.post_attention_norm->data.as<float>(), n_tokens, d, config_.rms_norm_eps, normed.data());
+  Mlp(layer, normed.data(), n_tokens, delta.data());
+  AddInto(hidden, delta.data(), n_tokens * d);
+}
+
+void TransformerModel::FinalNorm(const float* hidden, int64_t n_tokens, float* normed) const {
+  RmsNorm(hidden, final_norm_->data.as<float>(), n_tokens, config_.hidden_size, config_.rms_norm_eps, normed);
+}
+
+}  // namespace llmc

@@ -1,0 +1,163 @@
+// TransformerModel outside the layer maths: wiring the tensors, the KV cache, whole-model forward
+// (embed → layers → final norm → LM head), and weight access for calibration and quantization.
+#include "model/transformer.h"
+
+#include <algorithm>
+
+#include "llmc/kernels.h"
+
+namespace llmc {
+
+KvSequence::KvSequence(int64_t num_layers, int64_t kv_dim, int64_t capacity)
+    : num_layers_(num_layers),
+      kv_dim_(kv_dim),
+      capacity_(std::max<int64_t>(capacity, 0)),
+      keys_(static_cast<size_t>(num_layers * capacity_ * kv_dim)),
+      values_(static_cast<size_t>(num_layers * capacity_ * kv_dim)) {}
+
+KvView KvSequence::View(int64_t layer) {
+  const size_t offset = static_cast<size_t>(layer * capacity_ * kv_dim_);
+  return {keys_.data() + offset, values_.data() + offset, length_};
+}
+
+TransformerModel::TransformerModel(ModelConfig config, nlohmann::json tokenizer,
+                                   std::unordered_map<std::string, WeightTensor> weights)
+    : config_(std::move(config)), tokenizer_(std::move(tokenizer)), weights_(std::move(weights)), rope_(config_) {
+  auto find = [this](const std::string& name) -> const WeightTensor* {
+    auto it = weights_.find(name);
+    return it == weights_.end() ? nullptr : &it->second;
+  };
+  embed_ = find("model.embed_tokens.weight");
+  final_norm_ = find("model.norm.weight");
+  const WeightTensor* head = find("lm_head.weight");
+  lm_head_ = head != nullptr ? head : embed_;
+  for (int64_t l = 0; l < config_.num_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    LayerWeights lw;
+    lw.q_proj = find(p + "self_attn.q_proj.weight");
+    lw.k_proj = find(p + "self_attn.k_proj.weight");
+    lw.v_proj = find(p + "self_attn.v_proj.weight");
+    lw.o_proj = find(p + "self_attn.o_proj.weight");
+    lw.gate_proj = find(p + "mlp.gate_proj.weight");
+    lw.up_proj = find(p + "mlp.up_proj.weight");
+    lw.down_proj = find(p + "mlp.down_proj.weight");
+    lw.input_norm = find(p + "input_layernorm.weight");
+    lw.post_attention_norm = find(p + "post_attention_layernorm.weight");
+    lw.q_bias = find(p + "self_attn.q_proj.bias");
+    lw.k_bias = find(p + "self_attn.k_proj.bias");
+    lw.v_bias = find(p + "self_attn.v_proj.bias");
+    lw.q_norm = find(p + "self_attn.q_norm.weight");
+    lw.k_norm = find(p + "self_attn.k_norm.weight");
+    layers_.push_back(lw);
+  }
+}
+
+int64_t TransformerModel::weight_bytes() const {
+  int64_t total = 0;
+  for (const auto& [name, w] : weights_) {
+    total += static_cast<int64_t>(w.data.size() + w.scales.size() + w.zero_points.size());
+  }
+  return total;
+}
+
+std::unique_ptr<Sequence> TransformerModel::NewSequence(int64_t capacity) const {
+  return std::make_unique<KvSequence>(config_.num_layers, config_.num_kv_heads * config_.head_dim, capacity);
+}
+
+Status TransformerModel::Forward(Sequence& seq, std::span<const int32_t> tokens, float* logits, float* hidden) {
+  auto* kv = dynamic_cast<KvSequence*>(&seq);
+  if (kv == nullptr || kv->num_layers() != config_.num_layers ||
+      kv->kv_dim() != config_.num_kv_heads * config_.head_dim) {
+    return Status::Invalid("Forward: the sequence was not made by this model's NewSequence");
+  }
+  const auto n = static_cast<int64_t>(tokens.size());
+  if (kv->length() + n > kv->capacity()) {
+    return Status::Invalid("Forward: {} cached + {} new tokens exceed the sequence capacity {}", kv->length(), n,
+                           kv->capacity());
+  }
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= config_.vocab_size) {
+      return Status::Invalid("Forward: token id {} at index {} is outside the vocabulary [0, {})", tokens[i], i,
+                             config_.vocab_size);
+    }
+  }
+  if (n == 0) return Status::OK();
+  const int64_t d = config_.hidden_size;
+  std::vector<float> h(static_cast<size_t>(n * d));
+  Embed(tokens, h.data());
+  for (int64_t l = 0; l < config_.num_layers; ++l) RunLayer(l, h.data(), n, kv->View(l));
+  kv->Advance(n);
+  if (logits == nullptr && hidden == nullptr) return Status::OK();
+  std::vector<float> normed_scratch;
+  float* normed = hidden;
+  if (normed == nullptr) {
+    normed_scratch.resize(h.size());
+    normed = normed_scratch.data();
+  }
+  FinalNorm(h.data(), n, normed);
+  if (logits != nullptr) {
+    Observe(*lm_head_, normed, n);
+    MatMul(*lm_head_, normed, n, logits);
+  }
+  return Status::OK();
+}
+
+void TransformerModel::Embed(std::span<const int32_t> tokens, float* hidden) const {
+  const int64_t d = config_.hidden_size;
+  const auto n = static_cast<int64_t>(tokens.size());
+#pragma omp parallel for num_threads(NumThreads()) schedule(static) if (n > 16)
+  for (int64_t t = 0; t < n; ++t) {
+    const int32_t id = tokens[static_cast<size_t>(t)];
+    if (id >= 0 && id < config_.vocab_size) {
+      GetRow(*embed_, id, hidden + t * d);
+    } else {
+      std::fill(hidden + t * d, hidden + (t + 1) * d, 0.0f);
+    }
+  }
+}
+
+Status TransformerModel::ForwardLayer(int64_t layer, float* hidden, int64_t n_tokens) {
+  if (layer < 0 || layer >= config_.num_layers) {
+    return Status::Invalid("ForwardLayer: layer {} (the model has {})", layer, config_.num_layers);
+  }
+  if (n_tokens <= 0) return Status::OK();
+  const size_t cache = static_cast<size_t>(n_tokens * config_.num_kv_heads * config_.head_dim);
+  std::vector<float> keys(cache);
+  std::vector<float> values(cache);
+  RunLayer(layer, hidden, n_tokens, KvView{keys.data(), values.data(), 0});
+  return Status::OK();
+}
+
+void TransformerModel::Head(const float* hidden, int64_t n_tokens, float* logits) const {
+  std::vector<float> normed(static_cast<size_t>(n_tokens * config_.hidden_size));
+  FinalNorm(hidden, n_tokens, normed.data());
+  Observe(*lm_head_, normed.data(), n_tokens);
+  MatMul(*lm_head_, normed.data(), n_tokens, logits);
+}
+
+std::vector<std::string> TransformerModel::LinearWeightNames(int64_t layer) const {
+  if (layer < 0 || layer >= config_.num_layers) return {};
+  const LayerWeights& lw = layers_[static_cast<size_t>(layer)];
+  return {lw.q_proj->name, lw.k_proj->name,  lw.v_proj->name,   lw.o_proj->name,
+          lw.gate_proj->name, lw.up_proj->name, lw.down_proj->name};
+}
+
+const WeightTensor& TransformerModel::Weight(const std::string& name) const {
+  static const WeightTensor kNone;
+  auto it = weights_.find(name);
+  return it == weights_.end() ? kNone : it->second;
+}
+
+Status TransformerModel::ReplaceWeight(WeightTensor w) {
+  auto it = weights_.find(w.name);
+  if (it == weights_.end()) return Status::NotFound("ReplaceWeight: tensor '{}' is not part of this model", w.name);
+  if (w.shape != it->second.shape) {
+    return Status::Invalid("ReplaceWeight: tensor '{}' has shape {} (expected {})", w.name, ShapeToString(w.shape),
+                           ShapeToString(it->second.shape));
+  }
+  LLMC_RETURN_IF_ERROR(w.Validate());
+  it->second = w.shape.size() == 1 ? AsDenseF32(std::move(w)) : std::move(w);
+  return Status::OK();
+}
+
+}  // namespace llmc

@@ -1,0 +1,112 @@
+// The decoder-only transformer behind Model: one implementation for LLaMA, Mistral, Qwen2 and Qwen3,
+// whose differences are config switches (q/k/v bias, q/k norm, sliding window, RoPE scaling).
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "llmc/model.h"
+#include "model/rope.h"
+
+namespace llmc {
+
+// The weights of one decoder layer, pointing into the model's tensor map (nodes of an
+// unordered_map stay put, so ReplaceWeight can assign in place). Norm weights and biases are
+// dense F32; the optional ones are null when the architecture has none.
+struct LayerWeights {
+  const WeightTensor* q_proj = nullptr;
+  const WeightTensor* k_proj = nullptr;
+  const WeightTensor* v_proj = nullptr;
+  const WeightTensor* o_proj = nullptr;
+  const WeightTensor* gate_proj = nullptr;
+  const WeightTensor* up_proj = nullptr;
+  const WeightTensor* down_proj = nullptr;
+  const WeightTensor* input_norm = nullptr;
+  const WeightTensor* post_attention_norm = nullptr;
+  const WeightTensor* q_bias = nullptr;
+  const WeightTensor* k_bias = nullptr;
+  const WeightTensor* v_bias = nullptr;
+  const WeightTensor* q_norm = nullptr;
+  const WeightTensor* k_norm = nullptr;
+};
+
+// Where one layer's keys and values live: `past` rows already filled, new rows appended after them.
+// Rows are [num_kv_heads * head_dim] floats.
+struct KvView {
+  float* keys;
+  float* values;
+  int64_t past;
+};
+
+// KV cache: per layer, keys and values for `capacity` positions.
+class KvSequence : public Sequence {
+ public:
+  KvSequence(int64_t num_layers, int64_t kv_dim, int64_t capacity);
+  int64_t length() const override { return length_; }
+  int64_t capacity() const override { return capacity_; }
+  void Reset() override { length_ = 0; }
+
+  int64_t num_layers() const { return num_layers_; }
+  int64_t kv_dim() const { return kv_dim_; }
+  KvView View(int64_t layer);
+  void Advance(int64_t n) { length_ += n; }
+
+ private:
+  int64_t num_layers_;
+  int64_t kv_dim_;
+  int64_t capacity_;
+  int64_t length_ = 0;
+  std::vector<float> keys_;    // [layer][capacity][kv_dim]
+  std::vector<float> values_;  // [layer][capacity][kv_dim]
+};
+
+// Norm weights and biases are read directly as floats by the layer code; they are tiny, so any
+// other encoding is expanded to F32 once, when the tensor enters the model.
+WeightTensor AsDenseF32(WeightTensor t);
+
+class TransformerModel : public Model {
+ public:
+  // Takes the tensors (already checked by Build) and wires up the layers.
+  TransformerModel(ModelConfig config, nlohmann::json tokenizer,
+                   std::unordered_map<std::string, WeightTensor> weights);
+
+  const ModelConfig& config() const override { return config_; }
+  const nlohmann::json& tokenizer_spec() const override { return tokenizer_; }
+  int64_t weight_bytes() const override;
+
+  std::unique_ptr<Sequence> NewSequence(int64_t capacity) const override;
+  Status Forward(Sequence& seq, std::span<const int32_t> tokens, float* logits, float* hidden) override;
+
+  void Embed(std::span<const int32_t> tokens, float* hidden) const override;
+  Status ForwardLayer(int64_t layer, float* hidden, int64_t n_tokens) override;
+  void Head(const float* hidden, int64_t n_tokens, float* logits) const override;
+  void SetLinearInputObserver(LinearInputObserver observer) override { observer_ = std::move(observer); }
+
+  std::vector<std::string> LinearWeightNames(int64_t layer) const override;
+  const WeightTensor& Weight(const std::string& name) const override;
+  Status ReplaceWeight(WeightTensor w) override;
+
+ private:
+  // The one decoder-layer implementation: Forward runs it against the KV cache, ForwardLayer
+  // against a scratch cache with nothing in the past. hidden [n][hidden_size] is updated in place.
+  void RunLayer(int64_t layer, float* hidden, int64_t n_tokens, KvView kv);
+  void Attention(int64_t layer, const float* normed, int64_t n_tokens, KvView kv, float* out);
+  void Mlp(int64_t layer, const float* normed, int64_t n_tokens, float* out);
+  // Observes x, then y = W x.
+  void Linear(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);
+  void Observe(const WeightTensor& w, const float* x, int64_t n_tokens) const;
+  void FinalNorm(const float* hidden, int64_t n_tokens, float* normed) const;
+
+  ModelConfig config_;
+  nlohmann::json tokenizer_;
+  std::unordered_map<std::string, WeightTensor> weights_;
+  std::vector<LayerWeights> layers_;
+  const WeightTensor* embed_ = nullptr;
+  const WeightTensor* lm_head_ = nullptr;
+  const WeightTensor* final_norm_ = nullptr;
+  RopeTable rope_;
+  LinearInputObserver observer_;
+};
+
+}  // namespace llmc
