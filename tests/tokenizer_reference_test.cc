@@ -1,0 +1,144 @@
+// Tokenizers against reference encodings made by the real libraries (scripts/make_tokenizer_fixtures.py):
+// sentencepiece for stories260K, HF tokenizers for SmolLM2 (from the GGUF's own tokenizer keys) and for
+// tiny byte-level BPEs trained with the GPT-2, Llama 3 and Qwen2 pre-tokenizers.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "llmc/file.h"
+#include "llmc/tokenizer.h"
+#include "test_util.h"
+
+namespace llmc {
+namespace {
+
+using nlohmann::json;
+
+// Order-sensitive summary of a long id list, the same as checksum() in the fixture script.
+std::string Checksum(const std::vector<int32_t>& ids) {
+  constexpr unsigned __int128 kMod = 2305843009213693951ULL;  // 2^61 - 1
+  unsigned __int128 h = 0;
+  for (size_t i = 0; i < ids.size(); ++i) h = (h * 1000003 + static_cast<unsigned>(ids[i]) + 1 + i % 7) % kMod;
+  return std::to_string(static_cast<uint64_t>(h));
+}
+
+json LoadJson(const std::string& path) { return json::parse(testing::ReadFile(path)); }
+
+// SmolLM2's tokenizer keys, read from the GGUF by the gguf package (the C++ GGUF reader is tested elsewhere).
+json SmolLM2TokenizerKeys() {
+  const std::string gguf = testing::SmolLM2GgufPath();
+  EXPECT_TRUE(FileExists(gguf)) << "SmolLM2 GGUF missing: run scripts/setup.sh";
+  testing::ScratchDir dir;
+  testing::WriteFile(dir.File("dump.py"),
+                     "import gguf, json, sys\n"
+                     "r = gguf.GGUFReader(sys.argv[1])\n"
+                     "keys = {k: f.contents() for k, f in r.fields.items() if k.startswith('tokenizer.')}\n"
+                     "json.dump(keys, open(sys.argv[2], 'w'))\n");
+  const testing::CommandResult r =
+      testing::RunCommand(testing::VenvPython() + " " + dir.File("dump.py") + " " + gguf + " " + dir.File("keys.json"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return LoadJson(dir.File("keys.json"));
+}
+
+json SpecFor(const std::string& name) {
+  if (name == "smollm2") {
+    auto spec = TokenizerSpecFromGgufKeys(SmolLM2TokenizerKeys());
+    EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+    return spec.ok() ? *spec : json(nullptr);
+  }
+  const std::string dir = name == "stories260k" ? testing::Stories260KDir() : testing::FixturesDir() + "/tokenizer/" + name;
+  auto spec = TokenizerSpecFromHfDir(dir);
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+  return spec.ok() ? *spec : json(nullptr);
+}
+
+// One tokenizer per fixture name, built once for the whole suite.
+const Tokenizer& TokenizerFor(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<Tokenizer>> built;
+  auto& slot = built[name];
+  if (!slot) {
+    auto tok = Tokenizer::FromSpec(SpecFor(name));
+    EXPECT_TRUE(tok.ok()) << name << ": " << tok.status().ToString();
+    if (tok.ok()) slot = std::move(*tok);
+  }
+  return *slot;
+}
+
+class TokenizerReferenceTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  json Cases() const { return LoadJson(testing::FixturesDir() + "/tokenizer/" + GetParam() + "_cases.json"); }
+};
+
+TEST_P(TokenizerReferenceTest, EncodesEveryCaseToTheReferenceIds) {
+  const Tokenizer& tok = TokenizerFor(GetParam());
+  const json cases = Cases()["cases"];
+  ASSERT_GE(cases.size(), 40u);
+  for (const json& c : cases) {
+    const std::string text = c["text"].get<std::string>();
+    EXPECT_EQ(tok.Encode(text, /*add_bos=*/false), c["ids"].get<std::vector<int32_t>>()) << "text: \"" << text << "\"";
+  }
+}
+
+TEST_P(TokenizerReferenceTest, DecodesReferenceIdsLikeTheReference) {
+  const Tokenizer& tok = TokenizerFor(GetParam());
+  const json cases = Cases()["cases"];
+  for (const json& c : cases) {
+    const auto ids = c["ids"].get<std::vector<int32_t>>();
+    EXPECT_EQ(tok.Decode(ids), c["decoded"].get<std::string>()) << "text: \"" << c["text"].get<std::string>() << "\"";
+  }
+}
+
+TEST_P(TokenizerReferenceTest, RoundTripsTextTheReferenceRoundTrips) {
+  const Tokenizer& tok = TokenizerFor(GetParam());
+  int round_trips = 0;
+  const json cases = Cases()["cases"];
+  for (const json& c : cases) {
+    const std::string text = c["text"].get<std::string>();
+    if (c["decoded"].get<std::string>() != text) continue;
+    ++round_trips;
+    EXPECT_EQ(tok.Decode(tok.Encode(text, false)), text);
+  }
+  EXPECT_GE(round_trips, 30);
+}
+
+// A whole evaluation file (hundreds of KB), summarised by token count and checksum. Timing is printed,
+// never asserted.
+TEST_P(TokenizerReferenceTest, EncodesAWholeEvaluationFileLikeTheReference) {
+  const Tokenizer& tok = TokenizerFor(GetParam());
+  const json corpus = Cases()["corpus"];
+  const std::string text = testing::ReadFile(testing::SharedDir() + "/" + corpus["path"].get<std::string>());
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<int32_t> ids = tok.Encode(text, false);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("[ %s ] %zu bytes -> %zu tokens in %.3f s\n", GetParam().c_str(), text.size(), ids.size(), seconds);
+  EXPECT_EQ(static_cast<int64_t>(ids.size()), corpus["count"].get<int64_t>());
+  EXPECT_EQ(Checksum(ids), corpus["checksum"].get<std::string>());
+  EXPECT_EQ(tok.Decode(ids), text);
+}
+
+INSTANTIATE_TEST_SUITE_P(Tokenizer, TokenizerReferenceTest,
+                         ::testing::Values("stories260k", "smollm2", "gpt2", "llama3", "qwen2"),
+                         [](const auto& info) { return info.param; });
+
+TEST(TokenizerBosTest, FollowsEachModelsConvention) {
+  const Tokenizer& stories = TokenizerFor("stories260k");
+  EXPECT_TRUE(stories.add_bos_by_default());
+  EXPECT_EQ(stories.bos_id(), 1);
+  EXPECT_EQ(stories.eos_id(), 2);
+  EXPECT_EQ(stories.vocab_size(), 512);
+  const std::vector<int32_t> with_bos = stories.Encode("Hello", true);
+  ASSERT_FALSE(with_bos.empty());
+  EXPECT_EQ(with_bos.front(), 1);
+  EXPECT_EQ(stories.Decode(with_bos), "Hello");  // control pieces have no surface text
+
+  const Tokenizer& smol = TokenizerFor("smollm2");
+  EXPECT_FALSE(smol.add_bos_by_default());
+  EXPECT_EQ(smol.vocab_size(), 49152);
+  EXPECT_EQ(smol.bos_id(), 1);
+  EXPECT_EQ(smol.eos_id(), 2);
+}
+
+}  // namespace
+}  // namespace llmc
