@@ -1,0 +1,75 @@
+// `llmc validate --reference A --candidate B --text FILE`: what quantization cost, with pass/fail.
+#include "cli/model_input.h"
+
+namespace llmc::cli {
+namespace {
+
+struct ValidateArgs {
+  std::string reference;
+  std::string candidate;
+  std::string text;
+  WindowFlags windows;
+  ValidationThresholds thresholds;
+  int threads = 0;
+};
+
+void PrintValidation(const ValidationResult& v) {
+  fmt::print("                    reference    candidate\n");
+  fmt::print("perplexity       {:>12.4f} {:>12.4f}   ({:+.2f} %)\n", v.reference.perplexity, v.candidate.perplexity,
+             v.ppl_increase_pct);
+  fmt::print("logits cosine    {:>12}{:>13.5f}\n", "", v.logits_cosine);
+  fmt::print("hidden cosine    {:>12}{:>13.5f}\n", "", v.hidden_cosine);
+  fmt::print("KL divergence    {:>12}{:>13.5f}  nats/token\n", "", v.kl_divergence);
+  fmt::print("top-1 agreement  {:>12}{:>12.2f} %\n", "", 100 * v.top1_agreement);
+  fmt::print("tokens scored    {:>12}\n", v.reference.tokens_scored);
+  fmt::print("{}: cosine >= {} and PPL increase <= {} %\n", v.passed ? "PASS" : "FAIL", v.thresholds.min_cosine,
+             v.thresholds.max_ppl_increase_pct);
+}
+
+Status RunValidate(const ValidateArgs& a, const GlobalOptions& g) {
+  ApplyThreads(a.threads);
+  LLMC_ASSIGN_OR_RETURN(LoadedModel ref, LoadModelWithTokenizer(a.reference));
+  LLMC_ASSIGN_OR_RETURN(LoadedModel cand, LoadModelWithTokenizer(a.candidate));
+  LLMC_ASSIGN_OR_RETURN(const std::vector<int32_t> tokens, TokenizeTextFile(*ref.tokenizer, a.text));
+  auto v = ValidateModels(*ref.model, *cand.model, tokens, ToPerplexityOptions(a.windows, *ref.tokenizer),
+                          a.thresholds);
+  if (!v.ok()) return v.status().WithContext(a.text);
+  if (g.json) {
+    nlohmann::json j = v->ToJson();
+    j["reference_model"] = a.reference;
+    j["candidate_model"] = a.candidate;
+    j["text"] = a.text;
+    PrintJson(j);
+  } else {
+    PrintValidation(*v);
+  }
+  if (!v->passed) {
+    return Status::FailedCheck("candidate misses the thresholds (cosine {:.4f}, PPL increase {:.2f} %)",
+                               v->logits_cosine, v->ppl_increase_pct);
+  }
+  return Status::OK();
+}
+
+const CommandRegistration kValidate("validate", [](CLI::App& app, GlobalOptions& g, std::function<Status()>& run) {
+  auto args = std::make_shared<ValidateArgs>();
+  CLI::App* cmd = app.add_subcommand("validate", "Measure what quantization cost: candidate vs reference, pass/fail");
+  cmd->footer(
+      "Compares a candidate (e.g. quantized) model with its reference on the same text windows:\n"
+      "perplexity of both, PPL increase, mean cosine of logits and of final hidden states, mean\n"
+      "KL(reference || candidate), top-1 agreement. Exit status 0 = pass, 3 = thresholds missed.");
+  cmd->add_option("--reference", args->reference, "Reference store (e.g. the FP16 V1 store)")->required();
+  cmd->add_option("--candidate", args->candidate, "Candidate store (e.g. a quantized V2 store)")->required();
+  cmd->add_option("--text", args->text, "UTF-8 evaluation text")->required();
+  AddWindowFlags(cmd, args->windows);
+  cmd->add_option("--min-cosine", args->thresholds.min_cosine, "Pass threshold: mean logits cosine")
+      ->capture_default_str();
+  cmd->add_option("--max-ppl-increase", args->thresholds.max_ppl_increase_pct, "Pass threshold: PPL increase in %")
+      ->capture_default_str();
+  AddThreadsFlag(cmd, args->threads);
+  AddJsonFlag(cmd, g);
+  run = [args, &g] { return RunValidate(*args, g); };
+  return cmd;
+});
+
+}  // namespace
+}  // namespace llmc::cli
