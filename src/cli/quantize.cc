@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "quant/calibrated_quantizer.h"
 #include "quant/quantize_model.h"
 
 namespace llmc::cli {
@@ -21,6 +22,13 @@ struct QuantizeArgs {
   std::string grid;
   bool no_mse_clip = false;
   int embedding_bits = 0;
+  // The calibrated backends (gptq, angelslim).
+  std::string calibration_data;
+  int64_t calib_samples = 0;
+  int64_t calib_seq_len = 0;
+  double target_bpw = 0;
+  bool act_order = false;
+  double damp = 0;
 };
 
 constexpr const char* kFooter = R"(Types (bits per weight includes the fp16 scale of each group, and the
@@ -37,7 +45,17 @@ skip [patterns], overrides [{pattern, bits, group_size, grid}], embedding_bits, 
 calibration {data, samples, seq_len}, gptq {block_size, damp, act_order, static_groups},
 target_bpw, activation_aware. Patterns are globs ("*.mlp.*") or "re:" regular expressions.
 
+Calibrated backends (GPTQ layer by layer on calibration text; 2, 3 or 4 bits, 8-bit tensors by RTN):
+  --backend gptq       GPTQ, asym grid by default (a zero point per group: 2.19 bpw at group 128)
+  --backend angelslim  AngelSlim's 2-bit recipe: sym_half grid, group 128, block 128, act_order
+  --calibration-data FILE (.txt cut into windows; .jsonl with text/messages/input+output/conversations)
+  --calib-samples 128 --calib-seq-len 512 --damp 0.01 --act-order
+  --target-bpw 2.5     mixed precision: bits from {2,3,4,8} per linear by measured sensitivity
+                       (KL of the logits with that weight alone at 2 bits), budget over the linears
+
 Example:
+  llmc quantize --input SmolLM2.gguf --output smol-gptq2.parquet --backend gptq --bits 2 \
+      --calibration-data wikitext2-valid-part1.txt
   llmc quantize --input SmolLM2.gguf --output smol-int4.parquet --bits 4 --group-size 64 --asym)";
 
 // The config file's keys with the flags that were given written over them.
@@ -54,31 +72,48 @@ Result<nlohmann::json> ConfigDocument(const QuantizeArgs& a, const CLI::App& cmd
   if (cmd.count("--grid") > 0) doc["grid"] = a.grid;
   if (a.no_mse_clip) doc["mse_clip"] = false;
   if (cmd.count("--embedding-bits") > 0) doc["embedding_bits"] = a.embedding_bits;
+  if (cmd.count("--calibration-data") > 0) doc["calibration"]["data"] = a.calibration_data;
+  if (cmd.count("--calib-samples") > 0) doc["calibration"]["samples"] = a.calib_samples;
+  if (cmd.count("--calib-seq-len") > 0) doc["calibration"]["seq_len"] = a.calib_seq_len;
+  if (cmd.count("--target-bpw") > 0) doc["target_bpw"] = a.target_bpw;
+  if (a.act_order) doc["gptq"]["act_order"] = true;
+  if (cmd.count("--damp") > 0) doc["gptq"]["damp"] = a.damp;
+  doc = WithCalibratedBackendDefaults(std::move(doc));
   if (!doc.contains("bits")) return Status::Invalid("no bit width: pass --bits 8|4|2 or set 'bits' in --config");
   return doc;
 }
 
-// The backends. GPTQ and AngelSlim are calibrated backends that are not part of this build yet.
+// The backends: ptq (RTN) here; gptq and angelslim in quant/calibrated_quantizer.h, whose calibration
+// summary goes to `calibration`.
 Result<QuantizationReport> RunBackend(const ImportedModel& source, const QuantizationConfig& config,
-                                      const std::vector<TensorPlan>& plan, const std::string& output) {
+                                      const std::vector<TensorPlan>& plan, const std::string& output,
+                                      nlohmann::json& calibration) {
   if (config.backend == "ptq") return QuantizeModel(source, config, plan, RtnQuantizer(config), output);
-  return Status::Unsupported("backend '{}' is not available in this build (only ptq, round-to-nearest, is)",
-                             config.backend);
+  LLMC_ASSIGN_OR_RETURN(CalibratedReport r, QuantizeCalibrated(source, config, plan, output));
+  calibration = std::move(r.calibration);
+  return std::move(r.report);
 }
 
 Status RunQuantize(const QuantizeArgs& a, const CLI::App& cmd, const GlobalOptions& global) {
   LLMC_ASSIGN_OR_RETURN(nlohmann::json doc, ConfigDocument(a, cmd));
   LLMC_ASSIGN_OR_RETURN(QuantizationConfig config, QuantizationConfig::FromJson(doc));
-  if (config.backend != "ptq") return RunBackend({}, config, {}, a.output).status();
   LLMC_ASSIGN_OR_RETURN(ImportedModel source, OpenQuantizationSource(a.input));
   LLMC_ASSIGN_OR_RETURN(std::vector<TensorPlan> plan, PlanQuantization(config, ShapesOf(source)));
-  LLMC_ASSIGN_OR_RETURN(QuantizationReport report, RunBackend(source, config, plan, a.output));
+  nlohmann::json calibration;
+  LLMC_ASSIGN_OR_RETURN(QuantizationReport report, RunBackend(source, config, plan, a.output, calibration));
   if (global.json) {
     nlohmann::json j = report.ToJson();
     j["config"] = config.ToJson();
+    if (!calibration.is_null()) j["calibration"] = std::move(calibration);
     PrintJson(j);
   } else {
     fmt::print("{}", report.ToText());
+    if (!calibration.is_null()) {
+      fmt::print("  calibration: {} samples, {} tokens; forward {:.1f} s, hessians {:.1f} s, gptq {:.1f} s\n",
+                 calibration["samples"].get<int64_t>(), calibration["tokens"].get<int64_t>(),
+                 calibration["forward_seconds"].get<double>(), calibration["hessian_seconds"].get<double>(),
+                 calibration["quantize_seconds"].get<double>());
+    }
   }
   return Status::OK();
 }
@@ -86,12 +121,12 @@ Status RunQuantize(const QuantizeArgs& a, const CLI::App& cmd, const GlobalOptio
 const CommandRegistration kQuantize("quantize", [](CLI::App& app, GlobalOptions& global,
                                                    std::function<Status()>& run) {
   auto args = std::make_shared<QuantizeArgs>();
-  CLI::App* cmd = app.add_subcommand("quantize", "Quantize a model's weights (RTN PTQ) into a V2 store");
+  CLI::App* cmd = app.add_subcommand("quantize", "Quantize a model's weights (RTN PTQ, GPTQ) into a V2 store");
   cmd->footer(kFooter);
   cmd->add_option("--input", args->input, "HuggingFace directory, GGUF file or llmc store")->required();
   cmd->add_option("--output", args->output, "The quantized store to write (.parquet)")->required();
   cmd->add_option("--config", args->config_file, "QuantizationConfig as .yaml/.yml/.json; flags override it");
-  cmd->add_option("--backend", args->backend, "ptq (round to nearest); gptq and angelslim are not built yet");
+  cmd->add_option("--backend", args->backend, "ptq (round to nearest, default), gptq or angelslim (calibrated)");
   cmd->add_option("--bits", args->bits, "Bits per code: 8, 4 or 2");
   cmd->add_option("--group-size", args->group_size,
                   "Weights per scale along a row (default 128; 8-bit: one scale per output channel)");
@@ -103,6 +138,13 @@ const CommandRegistration kQuantize("quantize", [](CLI::App& app, GlobalOptions&
   cmd->add_flag("--no-mse-clip", args->no_mse_clip, "Plain round-to-nearest: no per-group clip search");
   cmd->add_option("--embedding-bits", args->embedding_bits,
                   "Bits for embed_tokens and lm_head: 2, 4, 8 (default) or 16 (keep dense)");
+  cmd->add_option("--calibration-data", args->calibration_data, "gptq/angelslim: calibration text (.txt or .jsonl)");
+  cmd->add_option("--calib-samples", args->calib_samples, "gptq/angelslim: calibration sequences (default 128)");
+  cmd->add_option("--calib-seq-len", args->calib_seq_len, "gptq/angelslim: tokens per sequence (default 512)");
+  cmd->add_option("--target-bpw", args->target_bpw,
+                  "gptq/angelslim: mixed 2/3/4/8-bit by sensitivity to reach this bits/weight over the linears");
+  cmd->add_flag("--act-order", args->act_order, "gptq: quantize columns by descending activation energy");
+  cmd->add_option("--damp", args->damp, "gptq/angelslim: Hessian dampening, fraction of its mean diagonal (0.01)");
   AddJsonFlag(cmd, global);
   run = [args, cmd, &global]() { return RunQuantize(*args, *cmd, global); };
   return cmd;
