@@ -9,6 +9,9 @@ Writes tests/fixtures/tokenizer/:
   stories260k_cases.json    sentencepiece on ../shared/models/stories260K/tokenizer.model
   smollm2_cases.json        HF tokenizers BPE built from the SmolLM2 GGUF vocab and merges with SmolLM's
                             pre-tokenizer (Digits(individual) + ByteLevel), as in its tokenizer.json
+  stories260k_hf/tokenizer.json + _cases.json
+                            stories260K as an HF SentencePiece-style BPE (Prepend/Replace "▁" normalizers,
+                            byte fallback, merges ranked by piece score as transformers' converter does)
   {gpt2,llama3,qwen2}/tokenizer.json + *_cases.json
                             tiny byte-level BPEs trained here with each model's pre-tokenizer regex
 Each *_cases.json holds {"cases": [{"text", "ids", "decoded"}], "corpus": {"path", "count", "checksum"}}:
@@ -20,7 +23,7 @@ import os
 import sys
 
 import sentencepiece as spm
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
@@ -97,9 +100,9 @@ def corpus_entry(path, encode):
     return {"path": os.path.relpath(path, SHARED), "count": len(ids), "checksum": str(checksum(ids))}
 
 
-def write_cases(name, source, encode, decode, corpus_path):
+def write_cases(name, source, encode, decode, corpus_path, strings=STRINGS):
     cases = []
-    for s in STRINGS:
+    for s in strings:
         ids = encode(s)
         cases.append({"text": s, "ids": ids, "decoded": decode(ids)})
     doc = {"source": source, "cases": cases, "corpus": corpus_entry(corpus_path, encode)}
@@ -113,6 +116,32 @@ def stories260k():
     write_cases("stories260k", "sentencepiece " + spm.__version__ + " on stories260K/tokenizer.model",
                 lambda s: sp.encode(s), lambda ids: sp.decode(ids),
                 os.path.join(SHARED, "data", "eval", "tinystories-eval.txt"))
+
+
+def stories260k_hf():
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(SHARED, "models", "stories260K", "tokenizer.model"))
+    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    vocab = {p: i for i, p in enumerate(pieces)}
+    # Every pair of pieces that concatenates to a piece, best-scoring result first (as SpmExtractor does).
+    merges = []
+    for a in pieces:
+        for b in pieces:
+            if a + b in vocab and not sp.is_unknown(vocab[a + b]) and not sp.is_control(vocab[a + b]):
+                merges.append((sp.get_score(vocab[a + b]), vocab[a], vocab[b], a, b))
+    merges.sort(key=lambda m: (-m[0], m[1], m[2]))
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[(m[3], m[4]) for m in merges], unk_token="<unk>",
+                               byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                     decoders.Strip(" ", 1, 0)])
+    tok.add_special_tokens(["<unk>", "<s>", "</s>"])
+    os.makedirs(os.path.join(OUT, "stories260k_hf"), exist_ok=True)
+    tok.save(os.path.join(OUT, "stories260k_hf", "tokenizer.json"))
+    # HF decodes control tokens to their text where SentencePiece gives nothing: leave those strings out.
+    plain = [s for s in STRINGS if "<s>" not in s]
+    write_cases("stories260k_hf", "HF tokenizers SentencePiece-style BPE built from stories260K/tokenizer.model",
+                lambda s: tok.encode(s).ids, lambda ids: tok.decode(ids, skip_special_tokens=False),
+                os.path.join(SHARED, "data", "eval", "tinystories-eval.txt"), plain)
 
 
 def smollm2_gguf_path():
@@ -161,6 +190,7 @@ def train_byte_level(name, split_regex, ignore_merges):
 def main():
     os.makedirs(OUT, exist_ok=True)
     stories260k()
+    stories260k_hf()
     smollm2()
     train_byte_level("gpt2", None, False)
     train_byte_level("llama3", LLAMA3_REGEX, True)

@@ -119,7 +119,7 @@ TEST_P(TokenizerReferenceTest, EncodesAWholeEvaluationFileLikeTheReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tokenizer, TokenizerReferenceTest,
-                         ::testing::Values("stories260k", "smollm2", "gpt2", "llama3", "qwen2"),
+                         ::testing::Values("stories260k", "stories260k_hf", "smollm2", "gpt2", "llama3", "qwen2"),
                          [](const auto& info) { return info.param; });
 
 TEST(TokenizerBosTest, FollowsEachModelsConvention) {
