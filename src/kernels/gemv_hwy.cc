@@ -99,8 +99,19 @@ HWY_INLINE float QuantDot(const CodeUnpacker<kBits>& unpack, const QuantRow& q, 
   const QuantLayout& l = *q.layout;
   const DF df;
   auto total = hn::Zero(df);
+  int64_t g = 0;
+  // Common case: groups of whole units, and the row's vector loads stay inside the buffer (all rows
+  // but the last): no per-group bounds or alignment work.
+  if (l.group_size % U::kUnit == 0 && l.data_end - q.codes >= l.row_bytes + 16) {
+    const int64_t units = l.group_size / U::kUnit;
+    const int64_t group_bytes = l.group_size * kBits / 8;
+    for (const int64_t full = l.cols / l.group_size; g < full; ++g) {
+      const auto dot = UnitsDot<true>(unpack, q.codes + g * group_bytes, 0, x + g * l.group_size, units);
+      total = hn::MulAdd(hn::Set(df, q.scales[g]), dot, total);
+    }
+  }
   float scalar = 0.0f;
-  for (int64_t g = 0; g < l.groups; ++g) {
+  for (; g < l.groups; ++g) {
     const int64_t j0 = g * l.group_size;
     const int64_t j1 = std::min(l.cols, j0 + l.group_size);
     const int offset = static_cast<int>((j0 * kBits) & 7);
@@ -110,10 +121,11 @@ HWY_INLINE float QuantDot(const CodeUnpacker<kBits>& unpack, const QuantRow& q, 
                                  : UnitsDot<false>(unpack, p, offset, x + j0, units);
     float tail = 0.0f;
     for (int64_t j = j0 + units * U::kUnit; j < j1; ++j) tail += static_cast<float>(CodeAt(q.codes, j, kBits)) * x[j];
-    const float s = q.scales[g];
-    total = hn::MulAdd(hn::Set(df, s), dot, total);
-    scalar += s * (tail - q.zero(g) * x_group_sums[g]);
+    total = hn::MulAdd(hn::Set(df, q.scales[g]), dot, total);
+    scalar += q.scales[g] * tail;
   }
+  // The hoisted zeros: sum_g s_g * z_g * sum_{j in g} x_j.
+  for (int64_t k = 0; k < l.groups; ++k) scalar -= q.scales[k] * q.zero(k) * x_group_sums[k];
   return SumLanes(total) + scalar;
 }
 

@@ -33,6 +33,7 @@ using DU8 = hn::Repartition<uint8_t, DU16>;
 template <int kBits>
 class Code16Unpacker {
  public:
+  static constexpr bool kVector = true;
   static constexpr int64_t kLanes = static_cast<int64_t>(hn::MaxLanes(DU16()));
   static constexpr int64_t kUnitBytes = kLanes * kBits / 8;
 
@@ -76,55 +77,69 @@ class Code16Unpacker {
   alignas(64) uint16_t multiplier_[kTableOffsets][kLanes];
 };
 
-// The vector part of one group: lanes of codes times xq while whole units remain. Returns the first
-// column left for the scalar tail.
+// sum over n whole units starting at p of codes * xq, as float lanes.
 template <int kBits>
-HWY_INLINE int64_t GroupDotInt8(const Code16Unpacker<kBits>& unpack, const QuantRow& q, const int16_t* xq,
-                                int64_t j0, int64_t j1, float s, hn::Vec<DF>& total) {
+HWY_INLINE hn::Vec<DF> UnitsDotInt8(const Code16Unpacker<kBits>& unpack, const uint8_t* p, int offset,
+                                    const int16_t* x, int64_t n) {
   using U = Code16Unpacker<kBits>;
   const DI32 di32;
   const DI16 di16;
-  const int offset = static_cast<int>((j0 * kBits) & 7);
-  const uint8_t* p = q.codes + ((j0 * kBits) >> 3);
   auto acc = hn::Zero(di32);
   auto acc_odd = hn::Zero(di32);  // used by targets whose widening multiply-add splits lanes
-  const int64_t units = U::UnitsIn(p, offset, j1 - j0, q.layout->data_end);
-  const int16_t* x = xq + j0;
-  for (int64_t u = 0; u < units; ++u, p += U::kUnitBytes, x += U::kLanes) {
+  for (int64_t u = 0; u < n; ++u, p += U::kUnitBytes, x += U::kLanes) {
     acc = hn::ReorderWidenMulAccumulate(di32, unpack.Codes(p, offset), hn::LoadU(di16, x), acc, acc_odd);
   }
-  total = hn::MulAdd(hn::ConvertTo(DF(), hn::RearrangeToOddPlusEven(acc, acc_odd)), hn::Set(DF(), s), total);
-  return j0 + units * U::kLanes;
+  return hn::ConvertTo(DF(), hn::RearrangeToOddPlusEven(acc, acc_odd));
 }
 
 #else
-// HWY_SCALAR (the portable fallback): every column goes through the scalar tail.
+// HWY_SCALAR (the portable fallback): no vector units, every column goes through the scalar tail.
 template <int kBits>
-struct Code16Unpacker {};
+struct Code16Unpacker {
+  static constexpr bool kVector = false;
+  static constexpr int64_t kLanes = 1;
+  static constexpr int64_t kUnitBytes = 0;
+  static int64_t UnitsIn(const uint8_t*, int, int64_t, const uint8_t*) { return 0; }
+};
 
 template <int kBits>
-HWY_INLINE int64_t GroupDotInt8(const Code16Unpacker<kBits>&, const QuantRow&, const int16_t*, int64_t j0,
-                                int64_t, float, hn::Vec<DF>&) {
-  return j0;
+HWY_INLINE hn::Vec<DF> UnitsDotInt8(const Code16Unpacker<kBits>&, const uint8_t*, int, const int16_t*, int64_t) {
+  return hn::Zero(DF());
 }
 #endif
 
 template <int kBits>
 HWY_INLINE float QuantDotInt8(const Code16Unpacker<kBits>& unpack, const QuantRow& q, const int16_t* xq,
                               const int32_t* xq_group_sums) {
+  using U = Code16Unpacker<kBits>;
+  const QuantLayout& l = *q.layout;
   const DF df;
   auto total = hn::Zero(df);
+  int64_t g = 0;
+  // Common case: groups of whole units, and the row's vector loads stay inside the buffer (all rows
+  // but the last): no per-group bounds or alignment work.
+  if (U::kVector && l.group_size % U::kLanes == 0 && l.data_end - q.codes >= l.row_bytes + 16) {
+    const int64_t units = l.group_size / U::kLanes;
+    const int64_t group_bytes = l.group_size * kBits / 8;
+    for (const int64_t full = l.cols / l.group_size; g < full; ++g) {
+      const auto dot = UnitsDotInt8(unpack, q.codes + g * group_bytes, 0, xq + g * l.group_size, units);
+      total = hn::MulAdd(dot, hn::Set(df, q.scales[g]), total);
+    }
+  }
   float scalar = 0.0f;
-  const QuantLayout& l = *q.layout;
-  for (int64_t g = 0; g < l.groups; ++g) {
+  for (; g < l.groups; ++g) {
     const int64_t j0 = g * l.group_size;
     const int64_t j1 = std::min(l.cols, j0 + l.group_size);
-    const float s = q.scales[g];
-    int64_t j = GroupDotInt8(unpack, q, xq, j0, j1, s, total);
+    const int offset = static_cast<int>((j0 * kBits) & 7);
+    const uint8_t* p = q.codes + ((j0 * kBits) >> 3);
+    const int64_t units = U::UnitsIn(p, offset, j1 - j0, l.data_end);
+    total = hn::MulAdd(UnitsDotInt8(unpack, p, offset, xq + j0, units), hn::Set(df, q.scales[g]), total);
     int32_t tail = 0;
-    for (; j < j1; ++j) tail += static_cast<int32_t>(CodeAt(q.codes, j, kBits)) * xq[j];
-    scalar += s * (static_cast<float>(tail) - q.zero(g) * static_cast<float>(xq_group_sums[g]));
+    for (int64_t j = j0 + units * U::kLanes; j < j1; ++j) tail += static_cast<int32_t>(CodeAt(q.codes, j, kBits)) * xq[j];
+    scalar += q.scales[g] * static_cast<float>(tail);
   }
+  // The hoisted zeros: sum_g s_g * z_g * sum_{j in g} xq_j.
+  for (int64_t k = 0; k < l.groups; ++k) scalar -= q.scales[k] * q.zero(k) * static_cast<float>(xq_group_sums[k]);
   return hn::GetLane(hn::SumOfLanes(df, total)) + scalar;
 }
 

@@ -40,14 +40,18 @@ std::vector<Acc> GroupSums(const T* x, int64_t cols, int64_t group_size, int64_t
   return sums;
 }
 
-// Symmetric per-token int8 quantization: x ≈ scale * q with q in [-127, 127].
+// Symmetric per-token int8 quantization: x ≈ scale * q with q in [-127, 127]. All-zero x gives scale 0;
+// a NaN or infinite x gives scale NaN, so y is NaN as on the float path.
 float QuantizeActivations(const float* x, int64_t cols, int16_t* q) {
   float max_abs = 0.0f;
-  for (int64_t c = 0; c < cols; ++c) max_abs = std::max(max_abs, std::fabs(x[c]));
-  if (!(max_abs > 0.0f) || !std::isfinite(max_abs)) {
-    // All zero: y is zero. NaN/inf: the scale carries them into y, as the float path would.
-    std::fill(q, q + cols, int16_t{1});
-    return max_abs == 0.0f ? 0.0f : std::numeric_limits<float>::quiet_NaN();
+  bool finite = true;
+  for (int64_t c = 0; c < cols; ++c) {
+    finite = finite && std::isfinite(x[c]);
+    max_abs = std::max(max_abs, std::fabs(x[c]));
+  }
+  if (!finite || max_abs == 0.0f) {
+    std::fill(q, q + cols, int16_t{0});
+    return finite ? 0.0f : std::numeric_limits<float>::quiet_NaN();
   }
   const float inv = 127.0f / max_abs;
   for (int64_t c = 0; c < cols; ++c) q[c] = static_cast<int16_t>(std::lrint(x[c] * inv));
