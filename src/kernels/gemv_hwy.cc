@@ -105,7 +105,7 @@ HWY_INLINE float QuantDot(const CodeUnpacker<kBits>& unpack, const QuantRow& q, 
   if (l.group_size % U::kUnit == 0 && l.data_end - q.codes >= l.row_bytes + 16) {
     const int64_t units = l.group_size / U::kUnit;
     const int64_t group_bytes = l.group_size * kBits / 8;
-    for (const int64_t full = l.cols / l.group_size; g < full; ++g) {
+    for (; g < l.full_groups; ++g) {
       const auto dot = UnitsDot<true>(unpack, q.codes + g * group_bytes, 0, x + g * l.group_size, units);
       total = hn::MulAdd(hn::Set(df, q.scales[g]), dot, total);
     }

@@ -121,7 +121,7 @@ HWY_INLINE float QuantDotInt8(const Code16Unpacker<kBits>& unpack, const QuantRo
   if (U::kVector && l.group_size % U::kLanes == 0 && l.data_end - q.codes >= l.row_bytes + 16) {
     const int64_t units = l.group_size / U::kLanes;
     const int64_t group_bytes = l.group_size * kBits / 8;
-    for (const int64_t full = l.cols / l.group_size; g < full; ++g) {
+    for (; g < l.full_groups; ++g) {
       const auto dot = UnitsDotInt8(unpack, q.codes + g * group_bytes, 0, xq + g * l.group_size, units);
       total = hn::MulAdd(dot, hn::Set(df, q.scales[g]), total);
     }

@@ -51,6 +51,7 @@ struct QuantLayout {
   int64_t cols = 0;
   int64_t group_size = 0;
   int64_t groups = 0;
+  int64_t full_groups = 0;  // groups of exactly group_size codes (all but a shorter last one)
   int64_t row_bytes = 0;
   float fixed_zero = 0;
   bool asymmetric = false;
@@ -61,6 +62,7 @@ struct QuantLayout {
         cols(t.cols()),
         group_size(t.quant.group_size),
         groups(t.groups_per_row()),
+        full_groups(t.cols() / t.quant.group_size),
         row_bytes(t.row_bytes()),
         fixed_zero(GridZero(t.quant.grid, t.quant.bits)),
         asymmetric(t.quant.grid == QuantGrid::kAsymmetric) {}
