@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <map>
+#include <random>
 #include <nlohmann/json.hpp>
 
 #include "llmc/file.h"
@@ -116,6 +117,35 @@ TEST_P(TokenizerReferenceTest, EncodesAWholeEvaluationFileLikeTheReference) {
   EXPECT_EQ(static_cast<int64_t>(ids.size()), corpus["count"].get<int64_t>());
   EXPECT_EQ(Checksum(ids), corpus["checksum"].get<std::string>());
   EXPECT_EQ(tok.Decode(ids), text);
+}
+
+// Random text from a pool of ASCII, accented, CJK and emoji characters, whitespace and digits: every
+// tokenizer here is lossless (byte-level or byte fallback), so decoding must give the text back. ("▁" is
+// left out: SentencePiece writes spaces as "▁", so a literal one decodes as a space, as in sentencepiece.)
+TEST_P(TokenizerReferenceTest, RandomTextRoundTrips) {
+  const Tokenizer& tok = TokenizerFor(GetParam());
+  const std::vector<std::string> pool = {"a", "Z", "q", " ", "  ", "\t", "\n", "\r\n", "7", "42", "'s", ".", ",", "-",
+                                         "\xC3\xA9", "\xC3\x9F", "\xE4\xB8\xAD", "\xE3\x81\x82",
+                                         "\xF0\x9F\x98\x80", "<", "|", ">", "\xC2\xA0"};
+  std::mt19937 rng(1234);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::string text;
+    const int length = static_cast<int>(rng() % 40);
+    for (int i = 0; i < length; ++i) text += pool[rng() % pool.size()];
+    EXPECT_EQ(tok.Decode(tok.Encode(text, false)), text) << "text: \"" << text << "\"";
+  }
+}
+
+// Invalid UTF-8 never crashes and survives as bytes.
+TEST_P(TokenizerReferenceTest, InvalidUtf8SurvivesAsBytes) {
+  const Tokenizer& tok = TokenizerFor(GetParam());
+  for (const std::string text : {std::string("\x80\xBF abc"), std::string("ab\xE4\xB8"), std::string("\x80 x \xC3"),
+                                 std::string("\xE4z\xB8\xAD", 4), std::string("\0nul", 4)}) {
+    const std::vector<int32_t> ids = tok.Encode(text, false);
+    EXPECT_FALSE(ids.empty());
+    for (const int32_t id : ids) EXPECT_TRUE(id >= 0 && id < tok.vocab_size());
+    EXPECT_EQ(tok.Decode(ids), text);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Tokenizer, TokenizerReferenceTest,

@@ -140,9 +140,10 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
     for (size_t pos = 0; pos < mapped.size();) {
       const size_t start = pos;
       NextCodePoint(mapped, pos);
+      // A byte the vocabulary lacks (SmolLM2 has no 0xC0, 0xF5..0xFF, a few controls) is dropped, as
+      // llama.cpp and HF tokenizers without an unk token do.
       const auto it = id_of_.find(mapped.substr(start, pos - start));
       if (it != id_of_.end()) symbols.push_back(it->second);
-      else if (spec_.unk_id >= 0) symbols.push_back(spec_.unk_id);
     }
     MergeSymbols(symbols);
     return symbols;
