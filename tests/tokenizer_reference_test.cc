@@ -1,5 +1,5 @@
 // Tokenizers against reference encodings made by the real libraries (scripts/make_tokenizer_fixtures.py):
-// sentencepiece for stories260K, HF tokenizers for SmolLM2 (from the GGUF's own tokenizer keys) and for
+// sentencepiece for stories260K, HF tokenizers for SmolLM2 (spec imported from the GGUF itself) and for
 // tiny byte-level BPEs trained with the GPT-2, Llama 3 and Qwen2 pre-tokenizers.
 #include <gtest/gtest.h>
 
@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llmc/file.h"
+#include "llmc/import.h"
 #include "llmc/tokenizer.h"
 #include "test_util.h"
 
@@ -27,27 +28,13 @@ std::string Checksum(const std::vector<int32_t>& ids) {
 
 json LoadJson(const std::string& path) { return json::parse(testing::ReadFile(path)); }
 
-// SmolLM2's tokenizer keys, read from the GGUF by the gguf package (the C++ GGUF reader is tested elsewhere).
-json SmolLM2TokenizerKeys() {
-  const std::string gguf = testing::SmolLM2GgufPath();
-  EXPECT_TRUE(FileExists(gguf)) << "SmolLM2 GGUF missing: run scripts/setup.sh";
-  testing::ScratchDir dir;
-  testing::WriteFile(dir.File("dump.py"),
-                     "import gguf, json, sys\n"
-                     "r = gguf.GGUFReader(sys.argv[1])\n"
-                     "keys = {k: f.contents() for k, f in r.fields.items() if k.startswith('tokenizer.')}\n"
-                     "json.dump(keys, open(sys.argv[2], 'w'))\n");
-  const testing::CommandResult r =
-      testing::RunCommand(testing::VenvPython() + " " + dir.File("dump.py") + " " + gguf + " " + dir.File("keys.json"));
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  return LoadJson(dir.File("keys.json"));
-}
-
 json SpecFor(const std::string& name) {
-  if (name == "smollm2") {
-    auto spec = TokenizerSpecFromGgufKeys(SmolLM2TokenizerKeys());
-    EXPECT_TRUE(spec.ok()) << spec.status().ToString();
-    return spec.ok() ? *spec : json(nullptr);
+  if (name == "smollm2") {  // through the GGUF importer: its tokenizer.* keys -> TokenizerSpecFromGgufKeys
+    const std::string gguf = testing::SmolLM2GgufPath();
+    EXPECT_TRUE(FileExists(gguf)) << "SmolLM2 GGUF missing: run scripts/setup.sh";
+    auto model = ImportModel(gguf);
+    EXPECT_TRUE(model.ok()) << model.status().ToString();
+    return model.ok() ? model->tokenizer : json(nullptr);
   }
   const std::string dir = name == "stories260k" ? testing::Stories260KDir() : testing::FixturesDir() + "/tokenizer/" + name;
   auto spec = TokenizerSpecFromHfDir(dir);
