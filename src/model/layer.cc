@@ -11,9 +11,13 @@
 namespace llmc {
 namespace {
 
+// Below this many multiply-adds a loop runs on one thread: waking a team costs more than it saves,
+// and far more on a loaded machine where a waiting thread may lose its time slice.
+constexpr int64_t kMinParallelWork = 1 << 15;
+
 // out = x * rsqrt(mean(x²) + eps) * w per row of `dim` floats; the mean is taken in double.
 void RmsNorm(const float* x, const float* w, int64_t rows, int64_t dim, double eps, float* out) {
-#pragma omp parallel for num_threads(NumThreads()) schedule(static) if (rows * dim > 32768)
+#pragma omp parallel for num_threads(NumThreads()) schedule(static) if (rows * dim > kMinParallelWork)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * dim;
     double sum_sq = 0;
@@ -92,7 +96,7 @@ void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_t
   AddBias(lw.k_bias, n_tokens, new_keys);
   AddBias(lw.v_bias, n_tokens, new_values);
   const double eps = config_.rms_norm_eps;
-#pragma omp parallel for num_threads(NumThreads()) schedule(static)
+#pragma omp parallel for num_threads(NumThreads()) schedule(static) if (n_tokens * q_dim > kMinParallelWork)
   for (int64_t t = 0; t < n_tokens; ++t) {
     float* qt = q.data() + t * q_dim;
     float* kt = new_keys + t * kv_dim;
@@ -105,10 +109,11 @@ void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_t
   }
   const int64_t group = n_heads / n_kv;
   const int64_t window = config_.sliding_window;
-#pragma omp parallel num_threads(NumThreads())
+  const int64_t attention_work = n_tokens * n_heads * (kv.past + n_tokens) * head_dim;
+#pragma omp parallel num_threads(NumThreads()) if (attention_work > kMinParallelWork)
   {
     std::vector<double> scores;
-#pragma omp for collapse(2) schedule(static)
+#pragma omp for collapse(2) schedule(dynamic, 4)
     for (int64_t t = 0; t < n_tokens; ++t) {
       for (int64_t h = 0; h < n_heads; ++h) {
         const int64_t pos = kv.past + t;
@@ -131,7 +136,7 @@ void TransformerModel::Mlp(int64_t layer, const float* normed, int64_t n_tokens,
   Linear(*lw.gate_proj, normed, n_tokens, gate.data());
   Linear(*lw.up_proj, normed, n_tokens, up.data());
   const int64_t n = n_tokens * ffn;
-#pragma omp parallel for num_threads(NumThreads()) schedule(static) if (n > 32768)
+#pragma omp parallel for num_threads(NumThreads()) schedule(static) if (n > kMinParallelWork)
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[static_cast<size_t>(i)];
     gate[static_cast<size_t>(i)] = g / (1.0f + std::exp(-g)) * up[static_cast<size_t>(i)];

@@ -105,7 +105,7 @@ Status TransformerModel::Forward(Sequence& seq, std::span<const int32_t> tokens,
 void TransformerModel::Embed(std::span<const int32_t> tokens, float* hidden) const {
   const int64_t d = config_.hidden_size;
   const auto n = static_cast<int64_t>(tokens.size());
-#pragma omp parallel for num_threads(NumThreads()) schedule(static) if (n > 16)
+#pragma omp parallel for num_threads(NumThreads()) schedule(static) if (n * d > (1 << 15))
   for (int64_t t = 0; t < n; ++t) {
     const int32_t id = tokens[static_cast<size_t>(t)];
     if (id >= 0 && id < config_.vocab_size) {

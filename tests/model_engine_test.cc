@@ -1,0 +1,257 @@
+// The engine's contracts beyond matching transformers: stores (dense and quantized), the calibration
+// hooks, weight replacement, thread-count determinism, sampling, and bad input.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "llmc/import.h"
+#include "llmc/kernels.h"
+#include "llmc/model.h"
+#include "llmc/quant.h"
+#include "llmc/store.h"
+#include "test_util.h"
+
+namespace llmc {
+namespace {
+
+const std::vector<int32_t> kTokens = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315};
+
+ImportedModel ImportStories() {
+  auto imported = ImportModel(testing::Stories260KDir());
+  EXPECT_TRUE(imported.ok()) << imported.status().ToString();
+  return imported.ok() ? std::move(imported).value() : ImportedModel{};
+}
+
+// Writes the imported model as a store; 2-D weights other than the embedding are quantized when
+// `quant` is given, and the tensor named `skip` is left out.
+Status WriteStore(const ImportedModel& m, const std::string& path, const QuantSpec* quant = nullptr,
+                  const std::string& skip = "") {
+  StoreMetadata meta;
+  meta.config = m.config;
+  meta.tokenizer = m.tokenizer;
+  LLMC_ASSIGN_OR_RETURN(std::unique_ptr<StoreWriter> writer, StoreWriter::Open(path, meta));
+  for (const TensorSource& source : m.tensors) {
+    if (source.name == skip) continue;
+    LLMC_ASSIGN_OR_RETURN(WeightTensor t, source.load());
+    if (quant != nullptr && t.shape.size() == 2 && t.name != "model.embed_tokens.weight") {
+      LLMC_ASSIGN_OR_RETURN(t, QuantizeRtn(t, *quant));
+    }
+    LLMC_RETURN_IF_ERROR(writer->Write(t));
+  }
+  return writer->Close();
+}
+
+std::vector<float> Logits(Model& model, const std::vector<int32_t>& tokens) {
+  auto seq = model.NewSequence(static_cast<int64_t>(tokens.size()));
+  std::vector<float> logits(tokens.size() * static_cast<size_t>(model.config().vocab_size));
+  const Status st = model.Forward(*seq, tokens, logits.data(), nullptr);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return logits;
+}
+
+double RelativeMaxDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  double diff = 0;
+  double scale = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    diff = std::max(diff, std::fabs(static_cast<double>(a[i]) - b[i]));
+    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
+  }
+  return diff / scale;
+}
+
+TEST(ModelStoreTest, DenseStoreRunsLikeTheCheckpoint) {
+  const ImportedModel imported = ImportStories();
+  testing::ScratchDir dir;
+  ASSERT_TRUE(WriteStore(imported, dir.File("m.parquet")).ok());
+  auto from_store = Model::Open(dir.File("m.parquet"));
+  ASSERT_TRUE(from_store.ok()) << from_store.status().ToString();
+  auto from_checkpoint = Model::FromImported(imported);
+  ASSERT_TRUE(from_checkpoint.ok()) << from_checkpoint.status().ToString();
+  EXPECT_EQ(Logits(**from_store, kTokens), Logits(**from_checkpoint, kTokens));
+  EXPECT_EQ((*from_store)->tokenizer_spec(), imported.tokenizer);
+}
+
+// int8 weights run quantized (a third of the dense bytes) and stay close to the dense logits.
+TEST(ModelStoreTest, QuantizedStoreStaysQuantizedAndClose) {
+  const ImportedModel imported = ImportStories();
+  testing::ScratchDir dir;
+  const QuantSpec int8{8, 64, QuantGrid::kSigned};
+  ASSERT_TRUE(WriteStore(imported, dir.File("q8.parquet"), &int8).ok());
+  auto quantized = Model::Open(dir.File("q8.parquet"));
+  ASSERT_TRUE(quantized.ok()) << quantized.status().ToString();
+  auto dense = Model::FromImported(imported);
+  ASSERT_TRUE(dense.ok());
+  EXPECT_TRUE((*quantized)->Weight("model.layers.0.mlp.down_proj.weight").quantized());
+  EXPECT_LT((*quantized)->weight_bytes(), (*dense)->weight_bytes() / 2);
+  EXPECT_LT(RelativeMaxDiff(Logits(**quantized, kTokens), Logits(**dense, kTokens)), 2e-2);
+}
+
+TEST(ModelStoreTest, MissingTensorIsNotFoundAndNamed) {
+  const ImportedModel imported = ImportStories();
+  testing::ScratchDir dir;
+  const std::string missing = "model.layers.3.mlp.up_proj.weight";
+  ASSERT_TRUE(WriteStore(imported, dir.File("m.parquet"), nullptr, missing).ok());
+  auto model = Model::Open(dir.File("m.parquet"));
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(model.status().message().find(missing), std::string::npos) << model.status().ToString();
+  EXPECT_NE(model.status().message().find("m.parquet"), std::string::npos) << model.status().ToString();
+}
+
+TEST(ModelErrorsTest, WrongShapeAndDuplicateTensorsAreRejected) {
+  const ImportedModel imported = ImportStories();
+  std::vector<WeightTensor> tensors;
+  for (const TensorSource& s : imported.tensors) tensors.push_back(*s.load());
+  auto bad = tensors;
+  for (WeightTensor& t : bad) {
+    if (t.name == "model.layers.1.self_attn.k_proj.weight") std::swap(t.shape[0], t.shape[1]);
+  }
+  auto model = Model::FromTensors(imported.config, imported.tokenizer, bad);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(model.status().message().find("model.layers.1.self_attn.k_proj.weight"), std::string::npos);
+  EXPECT_NE(model.status().message().find("[64, 32]"), std::string::npos) << model.status().ToString();
+
+  tensors.push_back(tensors.front());
+  auto twice = Model::FromTensors(imported.config, imported.tokenizer, tensors);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("given twice"), std::string::npos);
+}
+
+TEST(ModelErrorsTest, UnknownArchitectureIsUnsupported) {
+  testing::ScratchDir dir;
+  nlohmann::json config = nlohmann::json::parse(testing::ReadFile(testing::FixturesDir() + "/hf_tiny/qwen2_bias/config.json"));
+  config["model_type"] = "gpt_neox";
+  config["architectures"] = {"GPTNeoXForCausalLM"};
+  testing::WriteFile(dir.File("config.json"), config.dump());
+  testing::WriteFile(dir.File("model.safetensors"),
+                     testing::ReadFile(testing::FixturesDir() + "/hf_tiny/qwen2_bias/model.safetensors"));
+  auto imported = ImportModel(dir.path());
+  ASSERT_FALSE(imported.ok());
+  EXPECT_EQ(imported.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(imported.status().message().find("gpt_neox"), std::string::npos) << imported.status().ToString();
+
+  auto parsed = ModelConfig::FromJson({{"architecture", "falcon"}});
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), StatusCode::kUnsupported);
+}
+
+TEST(ModelErrorsTest, ForwardRejectsBadTokensCapacityAndLayers) {
+  auto model = Model::FromImported(ImportStories());
+  ASSERT_TRUE(model.ok());
+  Model& m = **model;
+  auto seq = m.NewSequence(4);
+  std::vector<float> logits(8 * 512);
+  const std::vector<int32_t> out_of_vocab = {1, 512};
+  Status st = m.Forward(*seq, out_of_vocab, logits.data(), nullptr);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("token id 512"), std::string::npos) << st.ToString();
+  EXPECT_EQ(seq->length(), 0);
+  const std::vector<int32_t> five = {1, 2, 3, 4, 5};
+  st = m.Forward(*seq, five, logits.data(), nullptr);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("capacity 4"), std::string::npos) << st.ToString();
+  std::vector<float> hidden(64);
+  EXPECT_EQ(m.ForwardLayer(5, hidden.data(), 1).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(m.Weight("no.such.weight").shape.empty());
+}
+
+// The GPTQ contract: every linear observed once per forward, in LinearWeightNames order, with the
+// shared input handed out as the same pointer; the LM head last.
+TEST(ModelCalibrationTest, ObserverSeesEveryLinearInputInOrder) {
+  auto model = Model::FromImported(ImportStories());
+  ASSERT_TRUE(model.ok());
+  Model& m = **model;
+  struct Call {
+    std::string name;
+    const float* x;
+    int64_t n;
+    int64_t cols;
+  };
+  std::vector<Call> calls;
+  m.SetLinearInputObserver([&](const std::string& name, const float* x, int64_t n, int64_t cols) {
+    calls.push_back({name, x, n, cols});
+  });
+  Logits(m, kTokens);
+  std::vector<std::string> expected;
+  for (int64_t l = 0; l < m.config().num_layers; ++l) {
+    for (const std::string& name : m.LinearWeightNames(l)) expected.push_back(name);
+  }
+  expected.push_back("model.embed_tokens.weight");  // tied LM head
+  ASSERT_EQ(calls.size(), expected.size());
+  for (size_t i = 0; i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i].name, expected[i]);
+    EXPECT_EQ(calls[i].n, static_cast<int64_t>(kTokens.size()));
+    EXPECT_EQ(calls[i].cols, m.Weight(calls[i].name).cols());
+  }
+  EXPECT_EQ(expected[0], "model.layers.0.self_attn.q_proj.weight");
+  EXPECT_EQ(expected[6], "model.layers.0.mlp.down_proj.weight");
+  EXPECT_EQ(calls[0].x, calls[1].x);  // q, k, v
+  EXPECT_EQ(calls[1].x, calls[2].x);
+  EXPECT_EQ(calls[4].x, calls[5].x);  // gate, up
+  EXPECT_NE(calls[3].x, calls[0].x);
+}
+
+TEST(ModelCalibrationTest, ReplaceWeightChangesTheForwardPass) {
+  auto model = Model::FromImported(ImportStories());
+  ASSERT_TRUE(model.ok());
+  Model& m = **model;
+  const std::vector<float> before = Logits(m, kTokens);
+  const std::string name = "model.layers.2.mlp.down_proj.weight";
+  auto q4 = QuantizeRtn(m.Weight(name), QuantSpec{4, 32, QuantGrid::kAsymmetric});
+  ASSERT_TRUE(q4.ok());
+  ASSERT_TRUE(m.ReplaceWeight(*q4).ok());
+  EXPECT_TRUE(m.Weight(name).quantized());
+  const std::vector<float> after = Logits(m, kTokens);
+  const double change = RelativeMaxDiff(after, before);
+  EXPECT_GT(change, 1e-5);
+  EXPECT_LT(change, 0.2);
+
+  WeightTensor wrong = *q4;
+  wrong.name = "model.layers.2.mlp.up_proj.weight";  // [172, 64], not [64, 172]
+  EXPECT_EQ(m.ReplaceWeight(wrong).code(), StatusCode::kInvalidArgument);
+  wrong.name = "model.layers.9.mlp.up_proj.weight";
+  EXPECT_EQ(m.ReplaceWeight(wrong).code(), StatusCode::kNotFound);
+}
+
+TEST(ModelThreadsTest, LogitsIdenticalForEveryThreadCount) {
+  auto model = Model::FromImported(ImportStories());
+  ASSERT_TRUE(model.ok());
+  SetNumThreads(1);
+  const std::vector<float> one = Logits(**model, kTokens);
+  SetNumThreads(2);
+  const std::vector<float> two = Logits(**model, kTokens);
+  SetNumThreads(0);
+  EXPECT_EQ(one, two);
+}
+
+TEST(SamplerTest, GreedyAndTopOneAlwaysPickTheFirstMaximum) {
+  const std::vector<float> logits = {0.5f, 2.0f, -1.0f, 2.0f};
+  Sampler greedy(SamplingOptions{});
+  EXPECT_EQ(greedy.Sample(logits), 1);
+  Sampler top1(SamplingOptions{5.0, 1, 42});
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(top1.Sample(logits), 1);
+}
+
+TEST(SamplerTest, SamplesFollowTheSoftmaxAndRepeatWithTheSeed) {
+  // p = 3/4, 1/4 on tokens 0 and 1 at temperature 1; top-k 2 removes token 2.
+  const std::vector<float> logits = {std::log(3.0f), 0.0f, -0.5f};
+  Sampler sampler(SamplingOptions{1.0, 2, 7});
+  Sampler again(SamplingOptions{1.0, 2, 7});
+  std::map<int32_t, int> counts;
+  const int draws = 4000;
+  for (int i = 0; i < draws; ++i) {
+    const int32_t id = sampler.Sample(logits);
+    EXPECT_EQ(id, again.Sample(logits));
+    ++counts[id];
+  }
+  EXPECT_EQ(counts.count(2), 0u);
+  EXPECT_NEAR(counts[0] / static_cast<double>(draws), 0.75, 0.03);
+}
+
+}  // namespace
+}  // namespace llmc
