@@ -175,15 +175,19 @@ TensorReport MeasureTensor(const WeightTensor& original, const WeightTensor& sto
   r.rule = rule;
   r.numel = stored.numel();
   r.stored_bytes = static_cast<int64_t>(stored.data.size() + stored.scales.size() + stored.zero_points.size());
-  const std::vector<float> a = DequantizeToFloat(original);
-  const std::vector<float> b = DequantizeToFloat(stored);
+  // Row by row, so measuring costs two rows of memory rather than two more copies of the tensor.
+  std::vector<float> a(static_cast<size_t>(stored.cols())), b(a.size());
   double aa = 0, bb = 0, ab = 0, diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    aa += static_cast<double>(a[i]) * a[i];
-    bb += static_cast<double>(b[i]) * b[i];
-    ab += static_cast<double>(a[i]) * b[i];
-    const double d = static_cast<double>(a[i]) - b[i];
-    diff += d * d;
+  for (int64_t row = 0; row < stored.rows(); ++row) {
+    DequantizeRow(original, row, a.data());
+    DequantizeRow(stored, row, b.data());
+    for (size_t i = 0; i < a.size(); ++i) {
+      aa += static_cast<double>(a[i]) * a[i];
+      bb += static_cast<double>(b[i]) * b[i];
+      ab += static_cast<double>(a[i]) * b[i];
+      const double d = static_cast<double>(a[i]) - b[i];
+      diff += d * d;
+    }
   }
   // An all-zero original: exact when the copy is all zero too, otherwise entirely wrong.
   r.rel_error = aa > 0 ? std::sqrt(diff / aa) : (diff > 0 ? 1.0 : 0.0);
