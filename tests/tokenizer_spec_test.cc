@@ -4,6 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <cstdio>
+#include <random>
+
 #include "llmc/tokenizer.h"
 #include "test_util.h"
 
@@ -191,8 +195,34 @@ TEST(TokenizerSpecTest, FromSpecRejectsBadSpecs) {
   bad = good;
   bad["added_tokens"] = {42};
   ExpectErrorMentions(Tokenizer::FromSpec(bad).status(), StatusCode::kCorrupt, "added_tokens[0]");
+  bad = *TokenizerSpecFromGgufKeys(TinyGgufKeys("llama"));
+  bad["scores"][4] = std::nan("");
+  ExpectErrorMentions(Tokenizer::FromSpec(bad).status(), StatusCode::kCorrupt, "scores[4]");
   EXPECT_EQ(Tokenizer::FromSpec(json(nullptr)).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(Tokenizer::FromSpec(json::array()).status().code(), StatusCode::kCorrupt);
+}
+
+// Mutated tokenizer files either import or fail with a Status; whatever imports, builds or fails cleanly.
+TEST(TokenizerSpecTest, MutatedFilesNeverCrash) {
+  testing::ScratchDir dir;
+  const std::string model = testing::ReadFile(testing::Stories260KDir() + "/tokenizer.model");
+  const std::string tokenizer_json = testing::ReadFile(testing::FixturesDir() + "/tokenizer/qwen2/tokenizer.json");
+  std::mt19937 rng(7);
+  int imported = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    const bool use_json = trial % 2 == 1;
+    std::string bytes = use_json ? tokenizer_json : model;
+    for (int flips = 1 + static_cast<int>(rng() % 4); flips > 0; --flips) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    if (rng() % 4 == 0) bytes.resize(rng() % bytes.size());
+    std::remove(dir.File("tokenizer.json").c_str());
+    testing::WriteFile(dir.File(use_json ? "tokenizer.json" : "tokenizer.model"), bytes);
+    auto spec = TokenizerSpecFromHfDir(dir.path());
+    if (!spec.ok()) continue;
+    ++imported;
+    auto tok = Tokenizer::FromSpec(*spec);
+    if (tok.ok()) (*tok)->Decode((*tok)->Encode("Hello, world 123 \xE4\xB8\xAD", true));
+  }
+  EXPECT_GT(imported, 0);
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 //    regex (Llama 3, Qwen2), named by the regex it uses;
 //  - SentencePiece-style BPE: "▁" for spaces via a Metaspace pre-tokenizer or Prepend/Replace normalizers,
 //    usually with byte_fallback. Its merge ranks become piece scores (the converter ranked merges by score).
+#include <algorithm>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "io/tokenizer_internal.h"
@@ -104,6 +106,7 @@ Status ReadVocab(const json& root, const std::string& path, TokenizerSpec& spec)
   }
   int64_t max_id = -1;
   for (const auto& [id, token] : entries) {
+    // 16M ids is far beyond any real vocabulary and keeps a hostile file from forcing a huge allocation.
     if (id < 0 || id > (1 << 24)) return Status::Corrupt("{}: token \"{}\" has id {} out of range", path, token, id);
     max_id = std::max(max_id, id);
   }

@@ -1,5 +1,6 @@
 // The canonical tokenizer spec (docs/tokenizer-spec.md): JSON <-> TokenizerSpec, and the two public
 // entry points that build it from a HuggingFace directory or from a GGUF file's tokenizer keys.
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,9 @@ Result<TokenizerSpec> TokenizerSpec::FromJson(const json& j, const std::string& 
   if (s.tokens.empty()) return Status::Corrupt("{}: tokenizer spec has an empty \"tokens\" array", what);
   const size_t n = s.tokens.size();
   if (Has(j, "scores")) LLMC_RETURN_IF_ERROR(ReadNumberArray(j, "scores", n, what, s.scores));
+  for (size_t i = 0; i < s.scores.size(); ++i) {
+    if (!std::isfinite(s.scores[i])) return Status::Corrupt("{}: scores[{}] is not a finite number", what, i);
+  }
   if (s.model == "spm" && s.scores.empty()) s.scores.assign(n, 0.0f);
   if (Has(j, "token_types")) {
     LLMC_RETURN_IF_ERROR(ReadNumberArray(j, "token_types", n, what, s.token_types));
@@ -197,18 +201,14 @@ Result<nlohmann::json> TokenizerSpecFromHfDir(const std::string& dir) {
   using tokenizer_internal::TokenizerSpec;
   const std::string json_path = dir + "/tokenizer.json";
   const std::string model_path = dir + "/tokenizer.model";
-  Result<TokenizerSpec> spec = Status::NotFound("{}: no tokenizer", dir);
-  if (FileExists(json_path)) {
-    spec = tokenizer_internal::SpecFromHfTokenizerJson(json_path);
-  } else if (FileExists(model_path)) {
-    spec = tokenizer_internal::SpecFromSentencePieceModel(model_path);
-  } else {
-    return nlohmann::json(nullptr);  // a checkpoint without a tokenizer is legal
-  }
-  if (!spec.ok()) return spec.status();
+  const bool has_json = FileExists(json_path);
+  if (!has_json && !FileExists(model_path)) return nlohmann::json(nullptr);  // legal: no tokenizer shipped
+  // tokenizer.json wins when both exist: it carries the added tokens and pre-tokenizer HF really uses.
+  LLMC_ASSIGN_OR_RETURN(TokenizerSpec spec, has_json ? tokenizer_internal::SpecFromHfTokenizerJson(json_path)
+                                                     : tokenizer_internal::SpecFromSentencePieceModel(model_path));
   const std::string config_path = dir + "/tokenizer_config.json";
-  if (FileExists(config_path)) LLMC_RETURN_IF_ERROR(tokenizer_internal::ApplyTokenizerConfig(config_path, *spec));
-  return spec->ToJson();
+  if (FileExists(config_path)) LLMC_RETURN_IF_ERROR(tokenizer_internal::ApplyTokenizerConfig(config_path, spec));
+  return spec.ToJson();
 }
 
 namespace {
