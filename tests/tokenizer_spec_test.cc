@@ -106,6 +106,11 @@ TEST(TokenizerSpecTest, MalformedFilesAreCorruptAndNamed) {
 
   testing::WriteFile(dir.File("tokenizer.json"), R"({"model": {"type": "BPE", "vocab": {"a": 0, "c": 2}, "merges": []}})");
   ExpectErrorMentions(TokenizerSpecFromHfDir(dir.path()).status(), StatusCode::kCorrupt, "no token has id 1");
+
+  json j = json::parse(testing::ReadFile(testing::FixturesDir() + "/tokenizer/gpt2/tokenizer.json"));
+  j["added_tokens"][0]["special"] = "yes";
+  testing::WriteFile(dir.File("tokenizer.json"), j.dump());
+  ExpectErrorMentions(TokenizerSpecFromHfDir(dir.path()).status(), StatusCode::kCorrupt, dir.File("tokenizer.json"));
 }
 
 TEST(TokenizerSpecTest, UnsupportedTokenizerJsonIsNamed) {
@@ -171,6 +176,9 @@ TEST(TokenizerSpecTest, BadGgufKeysAreNamed) {
   keys = TinyGgufKeys("llama");
   keys["tokenizer.ggml.eos_token_id"] = 99;
   ExpectErrorMentions(TokenizerSpecFromGgufKeys(keys).status(), StatusCode::kCorrupt, "eos_id");
+  keys = TinyGgufKeys("gpt2");
+  keys["tokenizer.ggml.pre"] = 7;
+  ExpectErrorMentions(TokenizerSpecFromGgufKeys(keys).status(), StatusCode::kCorrupt, "tokenizer.ggml.pre");
   keys = TinyGgufKeys("llama");
   keys["tokenizer.ggml.scores"] = {0.0};
   ExpectErrorMentions(TokenizerSpecFromGgufKeys(keys).status(), StatusCode::kCorrupt, "scores");

@@ -179,12 +179,7 @@ void ReadBosFromPostProcessor(const json& root, TokenizerSpec& spec) {
   }
 }
 
-}  // namespace
-
-Result<TokenizerSpec> SpecFromHfTokenizerJson(const std::string& path) {
-  LLMC_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
-  const json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded() || !root.is_object()) return Status::Corrupt("{}: not a JSON object", path);
+Result<TokenizerSpec> ParseTokenizerJson(const json& root, const std::string& path) {
   if (!root.contains("model") || !root["model"].is_object()) return Status::Corrupt("{}: no \"model\" object", path);
   const std::string model_type = TypeOf(root["model"]);
   if (model_type != "BPE") {
@@ -231,6 +226,21 @@ Result<TokenizerSpec> SpecFromHfTokenizerJson(const std::string& path) {
   }
   ReadBosFromPostProcessor(root, spec);
   return spec;
+}
+
+}  // namespace
+
+Result<TokenizerSpec> SpecFromHfTokenizerJson(const std::string& path) {
+  LLMC_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  const json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded() || !root.is_object()) return Status::Corrupt("{}: not a JSON object", path);
+  // The readers above use json::value() and get<>() for optional settings; a field of the wrong type
+  // throws, and becomes a Corrupt status here instead of escaping.
+  try {
+    return ParseTokenizerJson(root, path);
+  } catch (const json::exception& e) {
+    return Status::Corrupt("{}: a field has an unexpected type: {}", path, e.what());
+  }
 }
 
 }  // namespace llmc::tokenizer_internal

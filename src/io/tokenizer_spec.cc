@@ -175,11 +175,7 @@ std::string ChatTemplate(const json& v) {
   return "";
 }
 
-// Settings in tokenizer_config.json override what the tokenizer file itself implies.
-Status ApplyTokenizerConfig(const std::string& path, TokenizerSpec& spec) {
-  LLMC_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
-  json cfg = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (cfg.is_discarded() || !cfg.is_object()) return Status::Corrupt("{}: not a JSON object", path);
+Status ApplyConfigFields(const json& cfg, const std::string& path, TokenizerSpec& spec) {
   if (cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean()) spec.add_bos = cfg["add_bos_token"].get<bool>();
   const std::pair<const char*, int32_t*> specials[] = {
       {"bos_token", &spec.bos_id}, {"eos_token", &spec.eos_id}, {"unk_token", &spec.unk_id}, {"pad_token", &spec.pad_id}};
@@ -192,6 +188,18 @@ Status ApplyTokenizerConfig(const std::string& path, TokenizerSpec& spec) {
   }
   if (cfg.contains("chat_template")) spec.chat_template = ChatTemplate(cfg["chat_template"]);
   return Status::OK();
+}
+
+// Settings in tokenizer_config.json override what the tokenizer file itself implies.
+Status ApplyTokenizerConfig(const std::string& path, TokenizerSpec& spec) {
+  LLMC_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  const json cfg = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (cfg.is_discarded() || !cfg.is_object()) return Status::Corrupt("{}: not a JSON object", path);
+  try {  // json::value() throws on a field of the wrong type
+    return ApplyConfigFields(cfg, path, spec);
+  } catch (const json::exception& e) {
+    return Status::Corrupt("{}: a field has an unexpected type: {}", path, e.what());
+  }
 }
 
 }  // namespace
@@ -243,7 +251,11 @@ Result<nlohmann::json> TokenizerSpecFromGgufKeys(const nlohmann::json& keys) {
     j["model"] = "spm";
   } else if (ggml_model == "gpt2") {
     j["model"] = "bpe";
-    j["pre"] = keys.value("tokenizer.ggml.pre", std::string("default"));
+    j["pre"] = "default";  // llama.cpp's name when the key is missing
+    if (keys.contains("tokenizer.ggml.pre")) {
+      if (!keys["tokenizer.ggml.pre"].is_string()) return Status::Corrupt("GGUF key tokenizer.ggml.pre: expected a string");
+      j["pre"] = keys["tokenizer.ggml.pre"];
+    }
     if (!keys.contains("tokenizer.ggml.merges")) return Status::Corrupt("GGUF: gpt2 tokenizer without tokenizer.ggml.merges");
     j["merges"] = keys["tokenizer.ggml.merges"];
   } else {
