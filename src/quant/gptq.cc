@@ -199,10 +199,14 @@ void HessianAccumulator::Add(const float* x, int64_t n_tokens) {
   if (n_tokens <= 0) return;
   Eigen::Map<const RowMatrixF> xm(x, n_tokens, cols_);
   Eigen::Map<Eigen::MatrixXf> s(scratch_.data(), cols_, cols_);
-  // One float GEMM per call (a few hundred tokens), added into the double total: the float sums stay
-  // short, the long sum over all calibration tokens is in double.
-  s.noalias() = xm.transpose() * xm;
-  for (size_t i = 0; i < xtx_.size(); ++i) xtx_[i] += static_cast<double>(scratch_[i]);
+  // One symmetric rank-k update in float per call (a few hundred tokens: half the flops of a full
+  // GEMM), added into the double total: the float sums stay short, the long sum over all calibration
+  // tokens is in double. Only the lower triangle is kept; Hessian() mirrors it.
+  s.setZero();
+  s.selfadjointView<Eigen::Lower>().rankUpdate(xm.transpose());
+  for (int64_t j = 0; j < cols_; ++j) {
+    for (int64_t i = j; i < cols_; ++i) xtx_[j * cols_ + i] += static_cast<double>(scratch_[j * cols_ + i]);
+  }
   tokens_ += n_tokens;
 }
 
@@ -210,7 +214,9 @@ std::vector<double> HessianAccumulator::Hessian() const {
   std::vector<double> h(xtx_.size(), 0.0);
   if (tokens_ == 0) return h;
   const double f = 2.0 / static_cast<double>(tokens_);
-  for (size_t i = 0; i < h.size(); ++i) h[i] = f * xtx_[i];
+  for (int64_t j = 0; j < cols_; ++j) {
+    for (int64_t i = j; i < cols_; ++i) h[j * cols_ + i] = h[i * cols_ + j] = f * xtx_[j * cols_ + i];
+  }
   return h;
 }
 
