@@ -204,6 +204,16 @@ TEST(StoreWriterTest, RefusesDuplicateAndInconsistentTensors) {
   EXPECT_NE(st.message().find("b.weight"), std::string::npos) << st.message();
 }
 
+TEST(StoreWriterTest, RefusesConfigTheLoaderWouldReject) {
+  ScratchDir dir;
+  StoreMetadata meta = Metadata(kStoreFormatV1);
+  meta.config.num_heads = 0;
+  const Status st = StoreWriter::Open(dir.File("s.parquet"), meta).status();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("num_heads"), std::string::npos) << st.message();
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
 TEST(StoreWriterTest, UnclosedWriterLeavesNothingBehind) {
   ScratchDir dir;
   const std::string path = dir.File("unfinished.parquet");

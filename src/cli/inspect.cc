@@ -2,7 +2,9 @@
 // read from the footer and the index columns only; --verify loads every tensor and checks it.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +21,7 @@ struct InspectArgs {
   std::string path;
   bool tensors = false;
   bool verify = false;
+  std::string tensor;  // show one tensor's values
 };
 
 constexpr const char* kFooter = R"(Bits per weight count everything a tensor stores: codes, fp16 scales and zero points.
@@ -29,7 +32,8 @@ resident memory of the process against the file size.
 Examples:
   llmc inspect smol-f16.parquet
   llmc inspect smol-int4.parquet --tensors
-  llmc inspect smol-int4.parquet --verify --json)";
+  llmc inspect smol-int4.parquet --verify --json
+  llmc inspect smol-int4.parquet --tensor model.layers.0.mlp.down_proj.weight)";
 
 struct Totals {
   int64_t parameters = 0;
@@ -80,6 +84,29 @@ Result<VerifyResult> VerifyAll(WeightLoaderV2& loader) {
   return r;
 }
 
+// One tensor's values after dequantization: enough to spot a broken conversion at a glance.
+Result<nlohmann::json> TensorValues(WeightLoaderV2& loader, const std::string& name) {
+  LLMC_ASSIGN_OR_RETURN(const WeightTensor t, loader.LoadDequantized(name, DType::kF32));
+  const float* v = t.data.as<float>();
+  const int64_t n = t.numel();
+  double sum = 0, sum_sq = 0;
+  float lo = n > 0 ? v[0] : 0, hi = lo;
+  for (int64_t i = 0; i < n; ++i) {
+    sum += v[i];
+    sum_sq += static_cast<double>(v[i]) * v[i];
+    lo = std::min(lo, v[i]);
+    hi = std::max(hi, v[i]);
+  }
+  const double count = n > 0 ? static_cast<double>(n) : 1.0;
+  return nlohmann::json{{"name", name},
+                        {"shape", t.shape},
+                        {"min", lo},
+                        {"max", hi},
+                        {"mean", sum / count},
+                        {"rms", std::sqrt(sum_sq / count)},
+                        {"first", std::vector<float>(v, v + std::min<int64_t>(n, 8))}};
+}
+
 nlohmann::json TensorJson(const TensorInfo& info) {
   nlohmann::json j = {{"name", info.name},
                       {"shape", info.shape},
@@ -118,6 +145,10 @@ Status RunInspect(const InspectArgs& args, const GlobalOptions& global) {
   LLMC_ASSIGN_OR_RETURN(auto loader, WeightLoaderV2::Open(args.path));
   LLMC_ASSIGN_OR_RETURN(const int64_t file_bytes, FileSize(args.path));
   const Totals totals = Sum(loader->tensors());
+  nlohmann::json values;
+  if (!args.tensor.empty()) {
+    LLMC_ASSIGN_OR_RETURN(values, TensorValues(*loader, args.tensor));
+  }
   VerifyResult verify;
   if (args.verify) {
     LLMC_ASSIGN_OR_RETURN(verify, VerifyAll(*loader));
@@ -140,6 +171,7 @@ Status RunInspect(const InspectArgs& args, const GlobalOptions& global) {
       j["tensor_list"] = nlohmann::json::array();
       for (const TensorInfo& info : loader->tensors()) j["tensor_list"].push_back(TensorJson(info));
     }
+    if (!values.is_null()) j["tensor"] = values;
     if (args.verify) {
       j["verify"] = {{"ok", true},
                      {"tensors_loaded", verify.tensors},
@@ -151,6 +183,11 @@ Status RunInspect(const InspectArgs& args, const GlobalOptions& global) {
     return Status::OK();
   }
   PrintText(*loader, args, file_bytes, totals);
+  if (!values.is_null()) {
+    fmt::print("  tensor        {} {}: min {:.6g}, max {:.6g}, mean {:.6g}, rms {:.6g}; first {}\n",
+               args.tensor, values["shape"].dump(), values["min"].get<double>(), values["max"].get<double>(),
+               values["mean"].get<double>(), values["rms"].get<double>(), values["first"].dump());
+  }
   if (args.verify) {
     fmt::print("  verify        ok: {} tensors, checksums match, {:.2f} s, peak RSS {:.1f} MB ({:.2f}x the file)\n",
                verify.tensors, verify.seconds, static_cast<double>(verify.peak_rss_bytes) / 1e6, rss_ratio);
@@ -166,6 +203,7 @@ const CommandRegistration kInspect("inspect", [](CLI::App& app, GlobalOptions& g
   cmd->add_option("store", args->path, "The llmc store (.parquet)")->required();
   cmd->add_flag("--tensors", args->tensors, "List every tensor: shape, type, bytes, bits per weight");
   cmd->add_flag("--verify", args->verify, "Load every tensor, check checksums, report peak resident memory");
+  cmd->add_option("--tensor", args->tensor, "Show one tensor's values (dequantized): min, max, mean, rms, first 8");
   AddJsonFlag(cmd, global);
   run = [args, &global]() { return RunInspect(*args, global); };
   return cmd;

@@ -102,6 +102,15 @@ std::string JoinTensorName(const std::string& layer_name, const std::string& wei
 
 std::string QuantTypeName(const WeightTensor& t) { return t.quantized() ? t.type_name() : kNone; }
 
+std::string OneLine(const std::exception& e) {
+  std::string text = e.what();
+  for (char& c : text) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
+
 Status FromArrow(const arrow::Status& st, StatusCode code, const std::string& context) {
   if (st.ok()) return Status::OK();
   return {code, context + ": " + st.message()};

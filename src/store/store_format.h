@@ -6,6 +6,7 @@
 #include <arrow/api.h>
 
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
 #include <utility>
@@ -65,6 +66,9 @@ std::string JoinTensorName(const std::string& layer_name, const std::string& wei
 
 // "none" for dense tensors, "int2".."int8" for quantized ones.
 std::string QuantTypeName(const WeightTensor& t);
+
+// An exception's message on one line (parquet's thrift errors end in newlines).
+std::string OneLine(const std::exception& e);
 
 // An Arrow error as a Status: `code` says how to classify it, `context` names the file and operation.
 Status FromArrow(const arrow::Status& st, StatusCode code, const std::string& context);

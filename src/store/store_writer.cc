@@ -82,7 +82,7 @@ class ParquetStoreWriter final : public StoreWriter {
       return FromArrow(writer_->WriteTable(*row, /*chunk_size=*/1), StatusCode::kIOError,
                        path + ": writing tensor '" + tensor.name + "'");
     } catch (const std::exception& e) {  // parquet reports some failures by exception
-      return Status::IOError("{}: writing tensor '{}': {}", path, tensor.name, e.what());
+      return Status::IOError("{}: writing tensor '{}': {}", path, tensor.name, store::OneLine(e));
     }
   }
 
@@ -93,7 +93,7 @@ class ParquetStoreWriter final : public StoreWriter {
     try {
       LLMC_RETURN_IF_ERROR(FromArrow(writer_->Close(), StatusCode::kIOError, path + ": writing the footer"));
     } catch (const std::exception& e) {
-      return Status::IOError("{}: writing the footer: {}", path, e.what());
+      return Status::IOError("{}: writing the footer: {}", path, store::OneLine(e));
     }
     LLMC_RETURN_IF_ERROR(FromArrow(sink_->Close(), StatusCode::kIOError, path + ": closing"));
     return output_.Commit();
@@ -122,12 +122,15 @@ Result<std::unique_ptr<StoreWriter>> StoreWriter::Open(const std::string& path, 
     return Status::Invalid("{}: cannot write store format version {} (expected {} or {})", path,
                            meta.format_version, kStoreFormatV1, kStoreFormatV2);
   }
+  // A config the loader would refuse must not reach the disk.
+  const Status config = meta.config.Validate();
+  if (!config.ok()) return config.WithContext(path + ": cannot write the store's model config");
   LLMC_ASSIGN_OR_RETURN(const auto codec, ParseCompression(options.compression));
   auto writer = std::make_unique<ParquetStoreWriter>(path, meta.format_version);
   try {
     LLMC_RETURN_IF_ERROR(writer->Start(meta, codec));
   } catch (const std::exception& e) {
-    return Status::IOError("{}: cannot start the store: {}", path, e.what());
+    return Status::IOError("{}: cannot start the store: {}", path, store::OneLine(e));
   }
   return std::unique_ptr<StoreWriter>(std::move(writer));
 }

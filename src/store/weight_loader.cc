@@ -104,7 +104,7 @@ class ParquetWeightLoader final : public WeightLoaderV2 {
     try {
       raw = parquet::ParquetFileReader::Open(*file);
     } catch (const std::exception& e) {
-      return Status::Corrupt("{}: not a readable Parquet file: {}", path_, e.what());
+      return Status::Corrupt("{}: not a readable Parquet file: {}", path_, store::OneLine(e));
     }
     const auto file_meta = raw->metadata();
     LLMC_ASSIGN_OR_RETURN(meta_, DecodeMetadata(file_meta->key_value_metadata(), path_));
@@ -168,7 +168,7 @@ class ParquetWeightLoader final : public WeightLoaderV2 {
       const arrow::Status st = reader_->ReadTable(LeafColumns(reader_->manifest(), index_columns), &table);
       LLMC_RETURN_IF_ERROR(FromArrow(st, ReadFailureCode(st), path_ + ": reading the tensor index"));
     } catch (const std::exception& e) {
-      return Status::Corrupt("{}: reading the tensor index: {}", path_, e.what());
+      return Status::Corrupt("{}: reading the tensor index: {}", path_, store::OneLine(e));
     }
     LLMC_ASSIGN_OR_RETURN(const auto rows, store::StoreRows::Make(table, meta_.format_version, path_));
     for (int64_t r = 0; r < rows.num_rows(); ++r) {
@@ -189,7 +189,7 @@ class ParquetWeightLoader final : public WeightLoaderV2 {
       const arrow::Status st = reader_->ReadRowGroup(row_group, &table);
       LLMC_RETURN_IF_ERROR(FromArrow(st, ReadFailureCode(st), fmt::format("{}: reading tensor '{}'", path_, name)));
     } catch (const std::exception& e) {
-      return Status::Corrupt("{}: reading tensor '{}': {}", path_, name, e.what());
+      return Status::Corrupt("{}: reading tensor '{}': {}", path_, name, store::OneLine(e));
     }
     return table;
   }
@@ -209,7 +209,7 @@ Result<std::unique_ptr<WeightLoaderV2>> WeightLoaderV2::Open(const std::string& 
   try {
     LLMC_RETURN_IF_ERROR(loader->Open());
   } catch (const std::exception& e) {  // defensive: parquet throws from places not listed above
-    return Status::Corrupt("{}: {}", path, e.what());
+    return Status::Corrupt("{}: {}", path, store::OneLine(e));
   }
   return std::unique_ptr<WeightLoaderV2>(std::move(loader));
 }
