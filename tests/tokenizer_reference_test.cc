@@ -36,6 +36,13 @@ json SpecFor(const std::string& name) {
     EXPECT_TRUE(model.ok()) << model.status().ToString();
     return model.ok() ? model->tokenizer : json(nullptr);
   }
+  if (name == "stories260k_gguf") {  // the same vocabulary as GGUF "llama" keys, as llama.cpp's converter writes them
+    const json hf = SpecFor("stories260k");
+    return *TokenizerSpecFromGgufKeys({{"tokenizer.ggml.model", "llama"},
+                                       {"tokenizer.ggml.tokens", hf["tokens"]},
+                                       {"tokenizer.ggml.scores", hf["scores"]},
+                                       {"tokenizer.ggml.token_type", hf["token_types"]}});
+  }
   const std::string dir = name == "stories260k" ? testing::Stories260KDir() : testing::FixturesDir() + "/tokenizer/" + name;
   auto spec = TokenizerSpecFromHfDir(dir);
   EXPECT_TRUE(spec.ok()) << spec.status().ToString();
@@ -56,7 +63,12 @@ const Tokenizer& TokenizerFor(const std::string& name) {
 
 class TokenizerReferenceTest : public ::testing::TestWithParam<std::string> {
  protected:
-  json Cases() const { return LoadJson(testing::FixturesDir() + "/tokenizer/" + GetParam() + "_cases.json"); }
+  // The GGUF form matches control tokens such as <s> in text (llama.cpp parse_special, HF): it shares the
+  // cases that leave them out, whose ids are sentencepiece's too.
+  json Cases() const {
+    const std::string cases = GetParam() == "stories260k_gguf" ? "stories260k_hf" : GetParam();
+    return LoadJson(testing::FixturesDir() + "/tokenizer/" + cases + "_cases.json");
+  }
 };
 
 TEST_P(TokenizerReferenceTest, EncodesEveryCaseToTheReferenceIds) {
@@ -126,7 +138,7 @@ TEST_P(TokenizerReferenceTest, RandomTextRoundTrips) {
 // Invalid UTF-8 never crashes and survives as bytes.
 TEST_P(TokenizerReferenceTest, InvalidUtf8SurvivesAsBytes) {
   const Tokenizer& tok = TokenizerFor(GetParam());
-  for (const std::string text : {std::string("\x80\xBF abc"), std::string("ab\xE4\xB8"), std::string("\x80 x \xC3"),
+  for (const std::string& text : {std::string("\x80\xBF abc"), std::string("ab\xE4\xB8"), std::string("\x80 x \xC3"),
                                  std::string("\xE4z\xB8\xAD", 4), std::string("\0nul", 4)}) {
     const std::vector<int32_t> ids = tok.Encode(text, false);
     EXPECT_FALSE(ids.empty());
@@ -136,7 +148,7 @@ TEST_P(TokenizerReferenceTest, InvalidUtf8SurvivesAsBytes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tokenizer, TokenizerReferenceTest,
-                         ::testing::Values("stories260k", "stories260k_hf", "smollm2", "gpt2", "llama3", "qwen2"),
+                         ::testing::Values("stories260k", "stories260k_hf", "stories260k_gguf", "smollm2", "gpt2", "llama3", "qwen2"),
                          [](const auto& info) { return info.param; });
 
 TEST(TokenizerBosTest, FollowsEachModelsConvention) {
