@@ -64,7 +64,6 @@ class AddedTokenSplitter {
     int32_t id;
   };
   std::vector<Piece> Split(std::string_view text) const;
-  bool empty() const { return by_first_byte_.empty(); }
 
  private:
   // Candidates per first byte, longest first.
