@@ -41,9 +41,16 @@ void AddInto(float* acc, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) acc[i] += x[i];
 }
 
+// Per-thread buffers for AttendOneHead, reused across heads and tokens.
+struct AttentionScratch {
+  std::vector<double> scores;
+  std::vector<double> acc;
+};
+
 // Attention of one query head over keys [first, last]: softmax(q·k / sqrt(d)) · v, in double.
 void AttendOneHead(const float* q, const float* keys, const float* values, int64_t kv_stride, int64_t first,
-                   int64_t last, int64_t head_dim, std::vector<double>& scores, float* out) {
+                   int64_t last, int64_t head_dim, AttentionScratch& scratch, float* out) {
+  std::vector<double>& scores = scratch.scores;
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   double max_score = -std::numeric_limits<double>::infinity();
   scores.resize(static_cast<size_t>(last - first + 1));
@@ -59,7 +66,8 @@ void AttendOneHead(const float* q, const float* keys, const float* values, int64
     s = std::exp(s - max_score);
     total += s;
   }
-  std::vector<double> acc(static_cast<size_t>(head_dim), 0.0);
+  std::vector<double>& acc = scratch.acc;
+  acc.assign(static_cast<size_t>(head_dim), 0.0);
   for (int64_t j = first; j <= last; ++j) {
     const float* v = values + j * kv_stride;
     const double p = scores[static_cast<size_t>(j - first)] / total;
@@ -112,7 +120,7 @@ void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_t
   const int64_t attention_work = n_tokens * n_heads * (kv.past + n_tokens) * head_dim;
 #pragma omp parallel num_threads(NumThreads()) if (attention_work > kMinParallelWork)
   {
-    std::vector<double> scores;
+    AttentionScratch scratch;
 #pragma omp for collapse(2) schedule(dynamic, 4)
     for (int64_t t = 0; t < n_tokens; ++t) {
       for (int64_t h = 0; h < n_heads; ++h) {
@@ -121,7 +129,7 @@ void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_t
         const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
         const int64_t kv_head = h / group;
         AttendOneHead(q.data() + t * q_dim + h * head_dim, kv.keys + kv_head * head_dim,
-                      kv.values + kv_head * head_dim, kv_dim, first, pos, head_dim, scores,
+                      kv.values + kv_head * head_dim, kv_dim, first, pos, head_dim, scratch,
                       out + t * q_dim + h * head_dim);
       }
     }
