@@ -134,10 +134,13 @@ void PrintText(const WeightLoaderV2& loader, const InspectArgs& args, int64_t fi
   fmt::print("  ratio vs FP16 {:.2f}x (16 / bits per weight)\n", totals.bits_per_weight() > 0 ? 16.0 / totals.bits_per_weight() : 0);
   if (meta.extra.contains("source")) fmt::print("  source        {}\n", meta.extra["source"].dump());
   if (!args.tensors) return;
-  fmt::print("\n  {:<56} {:<16} {:<6} {:>12} {:>8}\n", "name", "shape", "type", "bytes", "bits/w");
+  fmt::print("\n  {:<56} {:<16} {:<6} {:<13} {:>12} {:>8}\n", "name", "shape", "type", "groups", "bytes", "bits/w");
   for (const TensorInfo& info : loader.tensors()) {
-    fmt::print("  {:<56} {:<16} {:<6} {:>12} {:>8.3f}\n", info.name, ShapeToString(info.shape), info.type_name,
-               info.stored_bytes, info.bits_per_weight);
+    const std::string groups = info.encoding == Encoding::kQuantized
+                                   ? fmt::format("g{} {}", info.quant.group_size, QuantGridName(info.quant.grid))
+                                   : "-";
+    fmt::print("  {:<56} {:<16} {:<6} {:<13} {:>12} {:>8.3f}\n", info.name, ShapeToString(info.shape),
+               info.type_name, groups, info.stored_bytes, info.bits_per_weight);
   }
 }
 

@@ -69,6 +69,7 @@ class ParquetStoreWriter final : public StoreWriter {
   Status Write(const WeightTensor& tensor) override {
     const std::string& path = output_.target_path();
     if (closed_) return Status::Invalid("{}: write of tensor '{}' after Close()", path, tensor.name);
+    if (tensor.name.empty()) return Status::Invalid("{}: a tensor without a name", path);
     if (tensor.quantized() && version_ < kStoreFormatV2) {
       return Status::Invalid("{}: tensor '{}' is quantized ({}); a format {} store holds dense tensors only", path,
                              tensor.name, tensor.type_name(), store::FormatVersionString(version_));
