@@ -1,5 +1,6 @@
 // The opt-in int8-activation GEMV path: within its rounding bound of the reference, exact when the
-// activations are already on the int8 grid, identical across thread counts, on every target.
+// activations are already on the int8 grid, identical across thread counts, on every target; the
+// x86 byte-dot-product kernels (2/4-bit, groups of 32k codes) agree with the Highway int8 path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "hwy/targets.h"
+#include "kernels/gemv_x86.h"
 #include "kernels_test_weights.h"
 #include "llmc/kernels.h"
 #include "llmc/quant.h"
@@ -38,7 +40,7 @@ std::vector<WeightCase> QuantCases() {
   std::vector<WeightCase> cases;
   for (int bits : {2, 3, 4, 8}) {
     for (QuantGrid grid : {QuantGrid::kSigned, QuantGrid::kAsymmetric, QuantGrid::kSymmetricHalf}) {
-      for (int64_t gs : {32, 128, 0, 36}) cases.push_back({Encoding::kQuantized, bits, grid, gs});
+      for (int64_t gs : {32, 64, 128, 0, 36}) cases.push_back({Encoding::kQuantized, bits, grid, gs});
     }
   }
   return cases;
@@ -61,7 +63,8 @@ std::vector<double> RoundingBounds(const WeightTensor& w, const std::vector<floa
 TEST(KernelsInt8Test, WithinTheActivationRoundingBoundAndIdenticalForEveryThreadCount) {
   Int8Activations int8;
   for (const WeightCase& wc : QuantCases()) {
-    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{13, 172}, {40, 576}, {3, 1537}}) {
+    // 480 and 224 columns walk every x86 chunk size (64, 32, 16 and 8 bytes) for 2 and 4 bits.
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{13, 172}, {40, 576}, {3, 1537}, {7, 480}, {5, 224}}) {
       SCOPED_TRACE(wc.Name() + " " + std::to_string(rows) + "x" + std::to_string(cols));
       const WeightTensor w = RandomWeight(wc, rows, cols, 7);
       const std::vector<float> x = RandomActivations(cols, 8);
@@ -91,7 +94,7 @@ TEST(KernelsInt8Test, WithinTheActivationRoundingBoundAndIdenticalForEveryThread
 
 TEST(KernelsInt8Test, ExactWhenActivationsAreOnTheInt8Grid) {
   Int8Activations int8;
-  const int64_t cols = 300;
+  const int64_t cols = 480;  // a multiple of 32: the x86 byte path where it applies
   std::vector<float> x(cols);
   for (int64_t c = 0; c < cols; ++c) x[c] = static_cast<float>((c * 37) % 255 - 127);  // integers, max |x| 127
   for (const WeightCase& wc : QuantCases()) {
@@ -102,6 +105,51 @@ TEST(KernelsInt8Test, ExactWhenActivationsAreOnTheInt8Grid) {
     MatMul(w, x.data(), 1, y.data());
     const double scale = OutputScales(w, x.data(), 1)[0];
     for (int r = 0; r < 9; ++r) ASSERT_NEAR(y[r], ref[r], 1e-5 * scale) << "row " << r;
+  }
+}
+
+TEST(KernelsInt8Test, X86BytePathAppliesToWholeSubgroupsOf2And4BitCodes) {
+  using kernels::x86::Isa;
+  using kernels::x86::IsaFor;
+  const bool x86 = IsaFor(RandomWeight({Encoding::kQuantized, 2, QuantGrid::kSigned, 32}, 2, 64, 1)) != Isa::kNone;
+  for (const WeightCase& wc : QuantCases()) {
+    for (int64_t cols : {int64_t{172}, int64_t{576}}) {
+      const WeightTensor w = RandomWeight(wc, 2, cols, 1);
+      const bool fits = (wc.bits == 2 || wc.bits == 4) && w.quant.group_size % 32 == 0 && cols % 32 == 0;
+      EXPECT_EQ(x86 && fits, IsaFor(w) != Isa::kNone) << wc.Name() << " cols " << cols;
+    }
+  }
+  hwy::SetSupportedTargetsForTest(HWY_SCALAR);
+  EXPECT_EQ(Isa::kNone, IsaFor(RandomWeight({Encoding::kQuantized, 2, QuantGrid::kSigned, 32}, 2, 64, 1)));
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+// Same integer dot products, different float summation order: the x86 kernels (picked under the
+// AVX2/AVX3 target masks) match the Highway scalar int8 path to float rounding.
+TEST(KernelsInt8Test, X86BytePathMatchesTheHighwayInt8Path) {
+  Int8Activations int8;
+  const std::vector<int64_t> targets = TargetsToTest();
+  for (int bits : {2, 4}) {
+    for (QuantGrid grid : {QuantGrid::kSigned, QuantGrid::kAsymmetric, QuantGrid::kSymmetricHalf}) {
+      for (int64_t gs : {32, 64, 96, 128, 0}) {
+        for (int64_t cols : {32, 96, 224, 480, 1568}) {
+          const WeightCase wc{Encoding::kQuantized, bits, grid, gs};
+          SCOPED_TRACE(wc.Name() + " cols " + std::to_string(cols));
+          const WeightTensor w = RandomWeight(wc, 6, cols, 11);
+          const std::vector<float> x = RandomActivations(cols, 12);
+          const double scale = OutputScales(w, x.data(), 1)[0];
+          hwy::SetSupportedTargetsForTest(HWY_SCALAR);
+          std::vector<float> highway(6), y(6);
+          MatMul(w, x.data(), 1, highway.data());
+          for (int64_t target : targets) {
+            hwy::SetSupportedTargetsForTest(target);
+            MatMul(w, x.data(), 1, y.data());
+            for (int r = 0; r < 6; ++r) ASSERT_NEAR(y[r], highway[r], 1e-6 * scale) << hwy::TargetName(target) << " row " << r;
+          }
+          hwy::SetSupportedTargetsForTest(0);
+        }
+      }
+    }
   }
 }
 

@@ -10,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/gemv_x86.h"
 #include "kernels/kernels_internal.h"
 #include "llmc/kernels.h"
 
@@ -74,6 +75,9 @@ void Gemv(const WeightTensor& w, const float* x, float* y) {
   std::vector<int16_t> xq;
   std::vector<int32_t> xq_group_sums;
   float xq_scale = 0.0f;
+  // 2/4-bit codes on x86: byte dot products against activations reordered once per call.
+  const kernels::x86::Isa x86_isa = int8 ? kernels::x86::IsaFor(w) : kernels::x86::Isa::kNone;
+  std::vector<int8_t> xa;
   if (int8) {
     xq.assign(static_cast<size_t>(a.stride), 0);
     xq_scale = QuantizeActivations(x, a.cols, xq.data());
@@ -81,6 +85,10 @@ void Gemv(const WeightTensor& w, const float* x, float* y) {
     a.xq = xq.data();
     a.xq_scale = &xq_scale;
     a.xq_group_sums = xq_group_sums.data();
+    if (x86_isa != kernels::x86::Isa::kNone) {
+      xa.resize(static_cast<size_t>(a.cols));
+      kernels::x86::InterleaveActivations(xq.data(), a.cols, w.quant.bits, xa.data());
+    }
   } else if (w.quantized()) {
     x_group_sums = GroupSums<float>(x, a.cols, gs, groups);
     a.x_group_sums = x_group_sums.data();
@@ -90,7 +98,9 @@ void Gemv(const WeightTensor& w, const float* x, float* y) {
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t r0 = b * kGemvRowBlock;
     const int64_t r1 = std::min(a.rows, r0 + kGemvRowBlock);
-    if (int8) {
+    if (x86_isa != kernels::x86::Isa::kNone) {
+      kernels::x86::GemvRows(x86_isa, a, xa.data(), r0, r1);
+    } else if (int8) {
       kernels::GemvRowsInt8(a, r0, r1);
     } else {
       kernels::GemvRows(a, r0, r1);

@@ -1,0 +1,60 @@
+// Run-time choice of the x86 byte-dot-product GEMV and the per-token activation reordering it needs.
+#include <algorithm>
+
+#include "hwy/targets.h"
+#include "kernels/gemv_x86.h"
+
+namespace llmc::kernels::x86 {
+namespace {
+
+#if defined(__x86_64__) || defined(__i386__)
+bool CpuHasAvx2() {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+bool CpuHasAvx512Vnni() {
+  return CpuHasAvx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+}
+#else
+bool CpuHasAvx2() { return false; }
+bool CpuHasAvx512Vnni() { return false; }
+#endif
+
+}  // namespace
+
+Isa IsaFor(const WeightTensor& w) {
+  static const bool avx2 = CpuHasAvx2();
+  static const bool avx512_vnni = CpuHasAvx512Vnni();
+  const bool shape_fits = w.quantized() && (w.quant.bits == 2 || w.quant.bits == 4) &&
+                          w.quant.group_size % 32 == 0 && w.cols() % 32 == 0;
+  if (!shape_fits) return Isa::kNone;
+  // Tests narrow Highway's targets to exercise each path; honour the same mask here.
+  const int64_t targets = hwy::SupportedTargets();
+  if (avx512_vnni && (targets & HWY_AVX3) != 0) return Isa::kAvx512Vnni;
+  if (avx2 && (targets & (HWY_AVX2 | HWY_AVX3)) != 0) return Isa::kAvx2;
+  return Isa::kNone;
+}
+
+void InterleaveActivations(const int16_t* xq, int64_t cols, int bits, int8_t* xa) {
+  const int m = 8 / bits;
+  const int64_t bytes = cols * bits / 8;
+  for (int64_t b0 = 0; b0 < bytes;) {
+    const int64_t nb = ChunkBytes(bytes - b0);
+    for (int k = 0; k < m; ++k) {
+      for (int64_t i = 0; i < nb; ++i) xa[b0 * m + k * nb + i] = static_cast<int8_t>(xq[(b0 + i) * m + k]);
+    }
+    b0 += nb;
+  }
+}
+
+void GemvRows(Isa isa, const MatMulArgs& a, const int8_t* xa, int64_t r0, int64_t r1) {
+#if defined(__x86_64__) || defined(__i386__)  // elsewhere IsaFor is always kNone
+  if (isa == Isa::kAvx512Vnni) {
+    GemvRowsAvx512Vnni(a, xa, r0, r1);
+  } else {
+    GemvRowsAvx2(a, xa, r0, r1);
+  }
+#endif
+}
+
+}  // namespace llmc::kernels::x86
