@@ -1,19 +1,13 @@
 // `llmc convert`: a HuggingFace directory or a GGUF file into a V1 (dense) llmc store, tensor by
-// tensor, so memory holds one source tensor at a time.
-#include <chrono>
+// tensor, so memory holds one source tensor at a time (ConvertToStore, src/store/convert.cc).
 #include <memory>
 #include <string>
 
 #include "cli/command.h"
-#include "llmc/file.h"
-#include "llmc/import.h"
-#include "llmc/progress.h"
-#include "llmc/store.h"
+#include "llmc/convert.h"
 
 namespace llmc::cli {
 namespace {
-
-constexpr const char* kLlmcVersion = "0.1.0";
 
 struct ConvertArgs {
   std::string source;
@@ -33,48 +27,11 @@ Examples:
   llmc convert SmolLM2-135M-Instruct.Q4_1.gguf -o smol-f16.parquet
   llmc inspect smol-f16.parquet)";
 
-struct ConvertSummary {
-  int64_t tensors = 0;
-  int64_t parameters = 0;
-  int64_t bytes = 0;
-  double seconds = 0;
-};
-
-Result<ConvertSummary> Convert(const ConvertArgs& args) {
-  const auto start = std::chrono::steady_clock::now();
-  LLMC_ASSIGN_OR_RETURN(const DType dtype, ParseDType(args.dtype));
-  LLMC_ASSIGN_OR_RETURN(const ImportedModel model, ImportModel(args.source));
-  StoreMetadata meta;
-  meta.format_version = kStoreFormatV1;
-  meta.config = model.config;
-  meta.tokenizer = model.tokenizer;
-  meta.extra = {{"source", model.source_path},
-                {"source_format", model.source_format},
-                {"llmc_version", kLlmcVersion},
-                {"dtype", DTypeName(dtype)}};
-  StoreWriteOptions options;
-  options.compression = args.compression;
-  LLMC_ASSIGN_OR_RETURN(auto writer, StoreWriter::Open(args.output, meta, options));
-  ConvertSummary summary;
-  {
-    ProgressBar bar("convert", static_cast<int64_t>(model.tensors.size()));
-    for (const TensorSource& source : model.tensors) {
-      bar.Tick(source.name);
-      LLMC_ASSIGN_OR_RETURN(const WeightTensor loaded, source.load());
-      const WeightTensor stored = ToDense(loaded, dtype);
-      LLMC_RETURN_IF_ERROR(writer->Write(stored));
-      ++summary.tensors;
-      summary.parameters += stored.numel();
-    }
-  }
-  LLMC_RETURN_IF_ERROR(writer->Close());
-  LLMC_ASSIGN_OR_RETURN(summary.bytes, FileSize(args.output));
-  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return summary;
-}
-
 Status RunConvert(const ConvertArgs& args, const GlobalOptions& global) {
-  LLMC_ASSIGN_OR_RETURN(const ConvertSummary s, Convert(args));
+  ConvertOptions options;
+  LLMC_ASSIGN_OR_RETURN(options.dtype, ParseDType(args.dtype));
+  options.compression = args.compression;
+  LLMC_ASSIGN_OR_RETURN(const ConvertSummary s, ConvertToStore(args.source, args.output, options));
   const double mb_per_s = s.seconds > 0 ? static_cast<double>(s.bytes) / 1e6 / s.seconds : 0;
   if (global.json) {
     PrintJson({{"source", args.source},

@@ -1,3 +1,4 @@
+// ConvertToStore: the body of `llmc convert` (and of `llmc compare`'s first step), one tensor in memory at a time.
 #include "llmc/convert.h"
 
 #include <chrono>
