@@ -5,10 +5,9 @@
 
 #include "llmc/dtype.h"
 #include "llmc/status.h"
+#include "llmc/version.h"
 
 namespace llmc {
-
-inline constexpr const char* kLlmcVersion = "0.1.0";
 
 struct ConvertOptions {
   DType dtype = DType::kF16;

@@ -6,6 +6,7 @@
 
 #include "cli/command.h"
 #include "llmc/progress.h"
+#include "llmc/version.h"
 
 namespace llmc::cli {
 namespace {
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
   using namespace llmc::cli;
   CLI::App app{"llmc: make large language models small and measure what it cost"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "llmc 0.1.0");
+  app.set_version_flag("--version", std::string("llmc ") + llmc::kLlmcVersion);
   GlobalOptions global;
   std::map<CLI::App*, std::function<llmc::Status()>> runs;
   // Keep registration order stable: sort by name for --help.

@@ -1,6 +1,7 @@
 // `llmc version`: build facts (kernel target, CUDA) — handy in bug reports and RESULTS.md.
 #include "cli/command.h"
 #include "llmc/kernels.h"
+#include "llmc/version.h"
 
 namespace llmc::cli {
 namespace {
@@ -9,7 +10,7 @@ const CommandRegistration kVersion("version", [](CLI::App& app, GlobalOptions& g
   CLI::App* cmd = app.add_subcommand("version", "Print the version and how this binary was built");
   AddJsonFlag(cmd, global);
   run = [&global]() -> Status {
-    nlohmann::json j = {{"version", "0.1.0"},
+    nlohmann::json j = {{"version", kLlmcVersion},
                         {"kernel_target", KernelTarget()},
 #ifdef LLMC_WITH_CUDA
                         {"cuda", true},
