@@ -7,8 +7,8 @@
 // chunk of nb bytes, byte i holds codes m*i + k (m = 8 / bits codes per byte, k < m) and a shift by
 // k*bits plus a mask puts code m*i + k into byte lane i of vector k. The activations are reordered
 // once per token to match: xa[chunk + k*nb + i] = xq[chunk codes + m*i + k], so no shuffle is needed
-// per weight. Every 32 codes (one "subgroup": 8 bytes of 2-bit, 16 bytes of 4-bit codes) share one
-// scale, so the integer lanes of a step are scaled by a per-lane subgroup scale vector.
+// per weight. Every 32 codes (one "subgroup": 8 bytes of 2-bit, 16 bytes of 4-bit codes) lie in one
+// group, so the int32 lanes of a step are scaled by a permutation of the row's group scales.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +22,8 @@ enum class Isa { kNone, kAvx2, kAvx512Vnni };
 
 // The instruction set the byte path uses for W on this CPU; kNone when it does not apply: codes
 // other than 2 or 4 bits, groups or rows that are not whole multiples of 32 codes, a CPU without
-// AVX2/F16C/FMA, or a Highway target mask (tests) that excludes AVX2.
+// AVX2/F16C/FMA, or a Highway target mask (tests) that excludes AVX2. Groups must be 32 * 2^k codes
+// or span the whole row, so that a lane's group is a shift of its subgroup index.
 Isa IsaFor(const WeightTensor& w);
 
 // xq[cols] (int8 values held in int16) into the chunk-interleaved order described above.

@@ -19,25 +19,29 @@ namespace {
 
 struct Avx512Vnni {
   template <int kBits>
-  LLMC_X86_TARGET static float RowDot(const uint8_t* p, const int8_t* x, const float* s, int64_t bytes) {
+  LLMC_X86_TARGET static float RowDot(const uint8_t* p, const int8_t* x, const float* group_scales, const RowLayout& l) {
     constexpr int m = kCodesPerByte<kBits>;
     const __m512i mask = _mm512_set1_epi8(static_cast<char>((1 << kBits) - 1));
-    // Lane j (bytes 4j..4j+3) belongs to subgroup 4j / subgroup bytes.
-    const __m512i lane_subgroup = kBits == 2 ? _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)
-                                             : _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const __m512i lane_subgroup = _mm512_loadu_si512(kLaneSubgroup<kBits>);
+    const int log2 = l.log2_subgroups_per_group;
     __m512 acc = _mm512_setzero_ps();
-    int64_t left = bytes;
-    for (; left >= 64; left -= 64, p += 64, x += 64 * m, s += 64 / kSubgroupBytes<kBits>) {
+    int64_t left = l.row_bytes, k0 = 0;
+    for (; left >= 64; left -= 64, p += 64, x += 64 * m, k0 += 64 / kSubgroupBytes<kBits>) {
       const __m512i codes = _mm512_loadu_si512(p);
       __m512i dot = _mm512_setzero_si512();
       for (int k = 0; k < m; ++k) {
         const __m512i c = _mm512_and_si512(_mm512_srli_epi16(codes, k * kBits), mask);
         dot = _mm512_dpbusd_epi32(dot, c, _mm512_loadu_si512(x + k * 64));
       }
-      const __m512 scale = _mm512_permutexvar_ps(lane_subgroup, _mm512_loadu_ps(s));
+      // Lane j uses group (k0 + lane_subgroup[j]) >> log2, relative to group0 = k0 >> log2.
+      const int64_t group0 = k0 >> log2;
+      const __m512i first = _mm512_set1_epi32(static_cast<int32_t>(k0 - (group0 << log2)));
+      const __m512i lane_group = _mm512_srli_epi32(_mm512_add_epi32(first, lane_subgroup), log2);
+      const __m512 scale = _mm512_permutexvar_ps(lane_group, _mm512_loadu_ps(group_scales + group0));
       acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc);
     }
-    return _mm512_reduce_add_ps(acc) + TailDot<kBits>(p, x, s, left);
+    const __m256 acc8 = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+    return TailDot<kBits>(p, x, group_scales, k0, l, left, acc8);
   }
 };
 

@@ -25,8 +25,11 @@ bool CpuHasAvx512Vnni() { return false; }
 Isa IsaFor(const WeightTensor& w) {
   static const bool avx2 = CpuHasAvx2();
   static const bool avx512_vnni = CpuHasAvx512Vnni();
-  const bool shape_fits = w.quantized() && (w.quant.bits == 2 || w.quant.bits == 4) &&
-                          w.quant.group_size % 32 == 0 && w.cols() % 32 == 0;
+  // Groups of 2^k subgroups of 32 codes (or one group per row): a lane's group is a shift away.
+  const int64_t subgroups_per_group = w.quantized() ? w.quant.group_size / 32 : 0;
+  const bool shape_fits = w.quantized() && (w.quant.bits == 2 || w.quant.bits == 4) && w.cols() % 32 == 0 &&
+                          w.quant.group_size % 32 == 0 &&
+                          ((subgroups_per_group & (subgroups_per_group - 1)) == 0 || w.groups_per_row() == 1);
   if (!shape_fits) return Isa::kNone;
   // Tests narrow Highway's targets to exercise each path; honour the same mask here.
   const int64_t targets = hwy::SupportedTargets();
