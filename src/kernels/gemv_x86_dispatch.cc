@@ -1,7 +1,6 @@
 // Run-time choice of the x86 byte-dot-product GEMV and the per-token activation reordering it needs.
-#include <algorithm>
+#include <string_view>
 
-#include "hwy/targets.h"
 #include "kernels/gemv_x86.h"
 
 namespace llmc::kernels::x86 {
@@ -31,10 +30,11 @@ Isa IsaFor(const WeightTensor& w) {
                           w.quant.group_size % 32 == 0 &&
                           ((subgroups_per_group & (subgroups_per_group - 1)) == 0 || w.groups_per_row() == 1);
   if (!shape_fits) return Isa::kNone;
-  // Tests narrow Highway's targets to exercise each path; honour the same mask here.
-  const int64_t targets = hwy::SupportedTargets();
-  if (avx512_vnni && (targets & HWY_AVX3) != 0) return Isa::kAvx512Vnni;
-  if (avx2 && (targets & (HWY_AVX2 | HWY_AVX3)) != 0) return Isa::kAvx2;
+  // Tests narrow Highway's targets to exercise each path; follow the target Highway dispatches to
+  // (a table lookup; hwy::SupportedTargets() would run CPUID, which traps in VMs, on every call).
+  const std::string_view target = DispatchedTargetName();
+  if (avx512_vnni && target == "AVX3") return Isa::kAvx512Vnni;
+  if (avx2 && (target == "AVX2" || target == "AVX3")) return Isa::kAvx2;
   return Isa::kNone;
 }
 
