@@ -67,6 +67,33 @@ TEST(IoHfConfigTest, Qwen2HasBiasesAndHonoursUseSlidingWindow) {
   EXPECT_FALSE(c->attention_bias);
 }
 
+TEST(IoHfConfigTest, QwenWithoutUseSlidingWindowKeyHasFullAttention) {
+  json j = BaseConfig("qwen2");
+  j["sliding_window"] = 4096;  // declared, but transformers' Qwen2Config defaults use_sliding_window to false
+  auto c = ModelConfigFromHfJson(j, "config.json");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->sliding_window, 0);
+}
+
+TEST(IoHfConfigTest, Transformers5RopeParametersLayout) {
+  json j = BaseConfig("llama");
+  j.erase("rope_theta");
+  j["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 500000.0}, {"factor", 8.0},
+                          {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                          {"original_max_position_embeddings", 8192}};
+  auto c = ModelConfigFromHfJson(j, "config.json");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->rope_theta, 500000.0);
+  EXPECT_EQ(c->rope_scaling.type, "llama3");
+  EXPECT_EQ(c->rope_scaling.factor, 8.0);
+  EXPECT_EQ(c->rope_scaling.original_max_position, 8192);
+  j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 1e6}};
+  c = ModelConfigFromHfJson(j, "config.json");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->rope_theta, 1e6);
+  EXPECT_EQ(c->rope_scaling.type, "none");
+}
+
 TEST(IoHfConfigTest, Qwen3HasQkNormAndExplicitHeadDim) {
   json j = BaseConfig("qwen3");
   j["head_dim"] = 32;

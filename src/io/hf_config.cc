@@ -68,13 +68,22 @@ Result<int64_t> TokenId(const json& j, const char* key, const std::string& origi
   return Status::Corrupt("{}: '{}' is neither a token id nor a list of them ({})", origin, key, v.dump());
 }
 
+// The RoPE settings object: "rope_scaling" (the layout published checkpoints use) or, when that is
+// absent, "rope_parameters" (transformers 5 saves rope_type, factor, ... and rope_theta there).
+const char* RopeKey(const json& j) {
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) return "rope_scaling";
+  if (j.contains("rope_parameters") && !j["rope_parameters"].is_null()) return "rope_parameters";
+  return nullptr;
+}
+
 // rope_scaling: null/absent, or {"rope_type"|"type": "linear"|"llama3"|"default", "factor", ...}.
 Result<RopeScaling> ParseRopeScaling(const json& j, const std::string& origin) {
   RopeScaling r;
-  if (!j.contains("rope_scaling") || j["rope_scaling"].is_null()) return r;
-  const json& s = j["rope_scaling"];
-  if (!s.is_object()) return Status::Corrupt("{}: 'rope_scaling' is not an object", origin);
-  const std::string where = origin + " rope_scaling";
+  const char* key = RopeKey(j);
+  if (key == nullptr) return r;
+  const json& s = j[key];
+  if (!s.is_object()) return Status::Corrupt("{}: '{}' is not an object", origin, key);
+  const std::string where = origin + " " + key;
   LLMC_ASSIGN_OR_RETURN(auto rope_type, Optional<std::string>(s, "rope_type", where));
   if (!rope_type) {
     LLMC_ASSIGN_OR_RETURN(rope_type, Optional<std::string>(s, "type", where));
@@ -82,7 +91,7 @@ Result<RopeScaling> ParseRopeScaling(const json& j, const std::string& origin) {
   const std::string type = rope_type.value_or("default");
   if (type == "default") return r;
   if (type != "linear" && type != "llama3") {
-    return Status::Unsupported("{}: rope_scaling type '{}' (supported: linear, llama3)", origin, type);
+    return Status::Unsupported("{}: {} type '{}' (supported: linear, llama3)", origin, key, type);
   }
   r.type = type;
   LLMC_ASSIGN_OR_RETURN(r.factor, Required<double>(s, "factor", where));
@@ -94,12 +103,21 @@ Result<RopeScaling> ParseRopeScaling(const json& j, const std::string& origin) {
   return r;
 }
 
-// Mistral and Qwen declare a window; Qwen2/3 switch it off with use_sliding_window=false.
+// Mistral uses its declared window; Qwen2/3 declare one too but use it only with use_sliding_window
+// = true (false when absent, as in transformers' config classes).
 Result<int64_t> ParseSlidingWindow(const json& j, Architecture arch, const std::string& origin) {
   if (arch == Architecture::kLlama) return int64_t{0};
-  LLMC_ASSIGN_OR_RETURN(bool use, WithDefault<bool>(j, "use_sliding_window", true, origin));
+  LLMC_ASSIGN_OR_RETURN(bool use, WithDefault<bool>(j, "use_sliding_window", arch == Architecture::kMistral, origin));
   if (!use) return int64_t{0};
   return WithDefault<int64_t>(j, "sliding_window", 0, origin);
+}
+
+// rope_theta at the top level, else inside rope_parameters (transformers 5), else 10000.
+Result<double> RopeTheta(const json& j, const std::string& origin) {
+  if (j.contains("rope_theta") || !j.contains("rope_parameters") || !j["rope_parameters"].is_object()) {
+    return WithDefault<double>(j, "rope_theta", 10000.0, origin);
+  }
+  return WithDefault<double>(j["rope_parameters"], "rope_theta", 10000.0, origin + " rope_parameters");
 }
 
 }  // namespace
@@ -119,7 +137,7 @@ Result<ModelConfig> ModelConfigFromHfJson(const json& j, const std::string& orig
   LLMC_ASSIGN_OR_RETURN(c.max_position, WithDefault<int64_t>(j, "max_position_embeddings", 0, origin));
   // Defaults are those of the transformers config classes for these architectures.
   LLMC_ASSIGN_OR_RETURN(c.rms_norm_eps, WithDefault<double>(j, "rms_norm_eps", 1e-6, origin));
-  LLMC_ASSIGN_OR_RETURN(c.rope_theta, WithDefault<double>(j, "rope_theta", 10000.0, origin));
+  LLMC_ASSIGN_OR_RETURN(c.rope_theta, RopeTheta(j, origin));
   LLMC_ASSIGN_OR_RETURN(c.rope_scaling, ParseRopeScaling(j, origin));
   LLMC_ASSIGN_OR_RETURN(c.tie_word_embeddings, WithDefault<bool>(j, "tie_word_embeddings", false, origin));
   // Qwen2's q/k/v projections always carry biases; its config class has no attention_bias key.
