@@ -1,5 +1,5 @@
 // Row code shared by the x86 byte-dot-product kernels (gemv_x86.h): per-row scale preparation, the
-// row loop, and the 32-, 16- and 8-byte chunk steps (AVX2 instructions, legal on AVX-512 CPUs too).
+// row loop, and the AVX2 32-, 16- and 8-byte steps (the AVX2 kernel's whole walk).
 // Included by each gemv_x86_<isa>.cc inside an anonymous namespace after it defines LLMC_X86_TARGET
 // (its target attribute), so every copy is compiled for its file's instruction set and stays local
 // to that file. Includes nothing itself: the including file provides <immintrin.h>, <vector> and
@@ -128,29 +128,34 @@ LLMC_X86_TARGET inline __m128 Step16(const uint8_t* p, const int8_t* x, int64_t 
   return _mm_fmadd_ps(_mm_cvtepi32_ps(dot), scale, acc);
 }
 
-// acc's lanes plus the dot product of the row's last `left` (< 64) bytes, which start at subgroup k0:
-// at most one chunk each of 32, 16 and 8 bytes.
+// The dot product of a row with AVX2: 32-byte steps, then at most one 16- and one 8-byte step (rows
+// are whole subgroups). Activations are in 64-byte chunks: a step at byte b of the row reads
+// x + (b / 64) * 64m + b % 64 with stride 64.
 template <int kBits>
-LLMC_X86_TARGET inline float TailDot(const uint8_t* p, const int8_t* x, const float* group_scales, int64_t k0,
-                                     const RowLayout& l, int64_t left, __m256 acc) {
+LLMC_X86_TARGET inline float RowDotAvx2(const uint8_t* p, const int8_t* x, const float* group_scales, const RowLayout& l) {
   constexpr int m = kCodesPerByte<kBits>;
+  constexpr int64_t kStepSubgroups = 32 / kSubgroupBytes<kBits>;
   const __m256i lane_subgroup = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kLaneSubgroup<kBits>));
   const int log2 = l.log2_subgroups_per_group;
+  const auto xat = [x](int64_t b) { return x + (b / 64) * 64 * m + b % 64; };
+  __m256 acc = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 32 <= l.row_bytes; b += 32) {
+    acc = Step32<kBits>(p + b, xat(b), 64, ScalesAt(group_scales, b / 32 * kStepSubgroups, log2, lane_subgroup), acc);
+  }
   __m128 acc128 = _mm_setzero_ps();
-  if (left >= 32) {
-    acc = Step32<kBits>(p, x, 32, ScalesAt(group_scales, k0, log2, lane_subgroup), acc);
-    p += 32, x += 32 * m, k0 += 32 / kSubgroupBytes<kBits>, left -= 32;
+  if (b + 16 <= l.row_bytes) {
+    acc128 = Step16<kBits, false>(p + b, xat(b), 64, ScalesAt(group_scales, b / kSubgroupBytes<kBits>, log2, lane_subgroup), acc128);
+    b += 16;
   }
-  if (left >= 16) {
-    acc128 = Step16<kBits, false>(p, x, 16, ScalesAt(group_scales, k0, log2, lane_subgroup), acc128);
-    p += 16, x += 16 * m, k0 += 16 / kSubgroupBytes<kBits>, left -= 16;
+  if (b < l.row_bytes) {
+    acc128 = Step16<kBits, true>(p + b, xat(b), 64, ScalesAt(group_scales, b / kSubgroupBytes<kBits>, log2, lane_subgroup), acc128);
   }
-  if (left >= 8) acc128 = Step16<kBits, true>(p, x, 8, ScalesAt(group_scales, k0, log2, lane_subgroup), acc128);
   return HorizontalSum(_mm_add_ps(_mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)), acc128));
 }
 
-// Rows [r0, r1): y = x_scale * (sum over lanes of s * dot - hoisted zeros). Kernel::RowDot<kBits>
-// walks a row's whole 64-byte chunks and returns their dot plus TailDot of the rest.
+// Rows [r0, r1): y = x_scale * (sum over lanes of s * dot - hoisted zeros), the dot from
+// Kernel::RowDot<kBits>.
 template <class Kernel, int kBits>
 LLMC_X86_TARGET void RowsWith(const MatMulArgs& a, const int8_t* xa, int64_t r0, int64_t r1) {
   const RowLayout l(*a.w);

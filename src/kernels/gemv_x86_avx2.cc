@@ -1,5 +1,4 @@
-// The x86 byte-dot-product GEMV (gemv_x86.h) for AVX2: each 64-byte chunk is two 32-byte vpmaddubsw
-// blocks.
+// The x86 byte-dot-product GEMV (gemv_x86.h) for AVX2: 32-byte vpmaddubsw steps (gemv_x86-inl.h).
 #include "kernels/gemv_x86.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -20,17 +19,7 @@ namespace {
 struct Avx2 {
   template <int kBits>
   LLMC_X86_TARGET static float RowDot(const uint8_t* p, const int8_t* x, const float* group_scales, const RowLayout& l) {
-    constexpr int m = kCodesPerByte<kBits>;
-    constexpr int64_t half_subgroups = 32 / kSubgroupBytes<kBits>;
-    const __m256i lane_subgroup = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kLaneSubgroup<kBits>));
-    const int log2 = l.log2_subgroups_per_group;
-    __m256 acc = _mm256_setzero_ps();
-    int64_t left = l.row_bytes, k0 = 0;
-    for (; left >= 64; left -= 64, p += 64, x += 64 * m, k0 += 2 * half_subgroups) {
-      acc = Step32<kBits>(p, x, 64, ScalesAt(group_scales, k0, log2, lane_subgroup), acc);
-      acc = Step32<kBits>(p + 32, x + 32, 64, ScalesAt(group_scales, k0 + half_subgroups, log2, lane_subgroup), acc);
-    }
-    return TailDot<kBits>(p, x, group_scales, k0, l, left, acc);
+    return RowDotAvx2<kBits>(p, x, group_scales, l);
   }
 };
 

@@ -1,5 +1,6 @@
 // The x86 byte-dot-product GEMV (gemv_x86.h) for AVX-512 VNNI: one 64-byte chunk is m vpdpbusd
-// (codes u8 x activations s8, four products summed into each int32 lane without saturation).
+// (codes u8 x activations s8, four products summed into each int32 lane without saturation); a
+// row's partial last chunk is a masked load.
 #include "kernels/gemv_x86.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -25,23 +26,24 @@ struct Avx512Vnni {
     const __m512i lane_subgroup = _mm512_loadu_si512(kLaneSubgroup<kBits>);
     const int log2 = l.log2_subgroups_per_group;
     __m512 acc = _mm512_setzero_ps();
-    int64_t left = l.row_bytes, k0 = 0;
-    for (; left >= 64; left -= 64, p += 64, x += 64 * m, k0 += 64 / kSubgroupBytes<kBits>) {
-      const __m512i codes = _mm512_loadu_si512(p);
-      __m512i dot = _mm512_setzero_si512();
+    for (int64_t b = 0, k0 = 0; b < l.row_bytes; b += 64, p += 64, x += 64 * m, k0 += 64 / kSubgroupBytes<kBits>) {
+      // The last chunk may be partial: its missing code bytes load as zero (and are never touched).
+      const int64_t left = l.row_bytes - b;
+      const __m512i codes = left >= 64 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8((uint64_t{1} << left) - 1, p);
+      // Two accumulators halve the vpdpbusd latency chain (m is 2 or 4).
+      __m512i dot[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
       for (int k = 0; k < m; ++k) {
         const __m512i c = _mm512_and_si512(_mm512_srli_epi16(codes, k * kBits), mask);
-        dot = _mm512_dpbusd_epi32(dot, c, _mm512_loadu_si512(x + k * 64));
+        dot[k & 1] = _mm512_dpbusd_epi32(dot[k & 1], c, _mm512_loadu_si512(x + k * 64));
       }
       // Lane j uses group (k0 + lane_subgroup[j]) >> log2, relative to group0 = k0 >> log2.
       const int64_t group0 = k0 >> log2;
       const __m512i first = _mm512_set1_epi32(static_cast<int32_t>(k0 - (group0 << log2)));
       const __m512i lane_group = _mm512_srli_epi32(_mm512_add_epi32(first, lane_subgroup), log2);
       const __m512 scale = _mm512_permutexvar_ps(lane_group, _mm512_loadu_ps(group_scales + group0));
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc);
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(dot[0], dot[1])), scale, acc);
     }
-    const __m256 acc8 = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
-    return TailDot<kBits>(p, x, group_scales, k0, l, left, acc8);
+    return _mm512_reduce_add_ps(acc);
   }
 };
 

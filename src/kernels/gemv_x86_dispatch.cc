@@ -1,4 +1,5 @@
 // Run-time choice of the x86 byte-dot-product GEMV and the per-token activation reordering it needs.
+#include <algorithm>
 #include <string_view>
 
 #include "kernels/gemv_x86.h"
@@ -38,15 +39,18 @@ Isa IsaFor(const WeightTensor& w) {
   return Isa::kNone;
 }
 
+int64_t InterleavedBytes(int64_t cols, int bits) {
+  const int64_t chunks = (cols * bits / 8 + 63) / 64;
+  return chunks * 64 * (8 / bits);
+}
+
 void InterleaveActivations(const int16_t* xq, int64_t cols, int bits, int8_t* xa) {
   const int m = 8 / bits;
   const int64_t bytes = cols * bits / 8;
-  for (int64_t b0 = 0; b0 < bytes;) {
-    const int64_t nb = ChunkBytes(bytes - b0);
-    for (int k = 0; k < m; ++k) {
-      for (int64_t i = 0; i < nb; ++i) xa[b0 * m + k * nb + i] = static_cast<int8_t>(xq[(b0 + i) * m + k]);
-    }
-    b0 += nb;
+  std::fill(xa, xa + InterleavedBytes(cols, bits), int8_t{0});
+  for (int64_t i = 0; i < bytes; ++i) {
+    const int64_t chunk = i / 64;
+    for (int k = 0; k < m; ++k) xa[chunk * 64 * m + k * 64 + i % 64] = static_cast<int8_t>(xq[i * m + k]);
   }
 }
 

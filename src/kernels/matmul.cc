@@ -86,7 +86,7 @@ void Gemv(const WeightTensor& w, const float* x, float* y) {
     a.xq_scale = &xq_scale;
     a.xq_group_sums = xq_group_sums.data();
     if (x86_isa != kernels::x86::Isa::kNone) {
-      xa.resize(static_cast<size_t>(a.cols));
+      xa.resize(static_cast<size_t>(kernels::x86::InterleavedBytes(a.cols, w.quant.bits)));
       kernels::x86::InterleaveActivations(xq.data(), a.cols, w.quant.bits, xa.data());
     }
   } else if (w.quantized()) {
