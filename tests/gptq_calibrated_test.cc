@@ -47,7 +47,7 @@ double HeldOutPerplexity(const std::string& store) {
 
 TEST(GptqCalibrated, BackendDefaults) {
   const nlohmann::json gptq = WithCalibratedBackendDefaults({{"backend", "gptq"}, {"bits", 2}});
-  EXPECT_EQ(gptq["grid"], "asym");
+  EXPECT_EQ(gptq["grid"], "sym_half");
   const nlohmann::json angel = WithCalibratedBackendDefaults({{"backend", "angelslim"}, {"grid", "signed"}});
   EXPECT_EQ(angel["bits"], 2);
   EXPECT_EQ(angel["grid"], "signed");  // what the user set wins
@@ -89,7 +89,7 @@ TEST(GptqCalibrated, Stories260KGptqBeatsRtnOnHeldOutText) {
   ASSERT_TRUE(loader.ok()) << loader.status().ToString();
   const nlohmann::json& recorded = (*loader)->metadata().extra["quantization"]["tensors"];
   EXPECT_EQ(recorded["model.layers.2.mlp.down_proj.weight"]["rule"], "bits · gptq");
-  EXPECT_EQ(recorded["model.layers.2.mlp.down_proj.weight"]["grid"], "asym");
+  EXPECT_EQ(recorded["model.layers.2.mlp.down_proj.weight"]["grid"], "sym_half");
 }
 
 TEST(GptqCalibrated, MissingCalibrationDataIsAnError) {

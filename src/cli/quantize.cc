@@ -48,7 +48,7 @@ calibration {data, samples, seq_len}, gptq {block_size, damp, act_order, static_
 target_bpw, activation_aware. Patterns are globs ("*.mlp.*") or "re:" regular expressions.
 
 Calibrated backends (GPTQ layer by layer on calibration text; 2, 3 or 4 bits, 8-bit tensors by RTN):
-  --backend gptq       GPTQ, asym grid by default (a zero point per group: 2.19 bpw at group 128)
+  --backend gptq       GPTQ, sym_half grid by default (int2 {-1.5,-0.5,0.5,1.5}*s: 2.125 bpw at group 128)
   --backend angelslim  AngelSlim's 2-bit recipe: sym_half grid, group 128, block 128, act_order
   --calibration-data FILE (.txt cut into windows; .jsonl with text/messages/input+output/conversations)
   --calib-samples 128 --calib-seq-len 512 --damp 0.01 --act-order

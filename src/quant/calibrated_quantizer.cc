@@ -167,7 +167,7 @@ Status QuantizeLayerWeights(Model& model, int64_t layer, const ImportedModel& so
 nlohmann::json WithCalibratedBackendDefaults(nlohmann::json doc) {
   const std::string backend = doc.value("backend", std::string());
   if (backend == "gptq") {
-    SetDefault(doc, "grid", "asym");
+    SetDefault(doc, "grid", "sym_half");
   } else if (backend == "angelslim") {
     SetDefault(doc, "bits", 2);
     SetDefault(doc, "grid", "sym_half");
