@@ -6,6 +6,9 @@
 // the cores); two-thread runs report bytes per wall-clock second.
 // BM_GemvStream a 256 MiB rotation of [1536, 576] matrices: every call reads DRAM, as decoding a
 //               model larger than the L3 does. The honest comparison with memory bandwidth.
+//               "weights/s" compares types directly (decode tokens/s is proportional to it).
+// x-int8 runs of 2/4-bit codes on x86 use the byte-dot-product kernels (gemv_x86_*.cc): AVX-512
+// VNNI where the CPU has it, AVX2 when the stream run forces Highway's AVX2 target (last arg 1).
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -13,6 +16,7 @@
 #include <vector>
 
 #include "../tests/kernels_test_weights.h"
+#include "hwy/targets.h"
 #include "llmc/kernels.h"
 
 namespace llmc {
@@ -22,11 +26,17 @@ using testing::RandomActivations;
 using testing::RandomWeight;
 using testing::WeightCase;
 
-// range(0) selects the weight type: 0 f16, 1 int8, 2 int4, 3 int2 (group 64, asymmetric grid).
+// range(0) selects the weight type: 0 f16, 1 int8, 2 int4, 3 int2 (group 64, asymmetric grid),
+// 4 int4, 5 int2 (group 128: llmc quantize's default).
 WeightCase TypeCase(int64_t type) {
   if (type == 0) return {Encoding::kF16};
-  const int bits[] = {0, 8, 4, 2};
-  return {Encoding::kQuantized, bits[type], QuantGrid::kAsymmetric, 64};
+  const int bits[] = {0, 8, 4, 2, 4, 2};
+  return {Encoding::kQuantized, bits[type], QuantGrid::kAsymmetric, type >= 4 ? 128 : 64};
+}
+
+void SetWeightsPerSecond(benchmark::State& state, const WeightTensor& w) {
+  state.counters["weights/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * w.numel()), benchmark::Counter::kIsRate);
 }
 
 size_t WeightBytes(const WeightTensor& w) { return w.data.size() + w.scales.size() + w.zero_points.size(); }
@@ -48,6 +58,7 @@ void BM_Gemv(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * WeightBytes(w)));
+  SetWeightsPerSecond(state, w);
   SetLabel(state, w);
   SetActivationInt8(false);
 }
@@ -65,7 +76,7 @@ void GemvArgs(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Gemv)->Apply(GemvArgs<1>)->MinTime(0.2);
 BENCHMARK(BM_Gemv)->Apply(GemvArgs<2>)->MinTime(0.2)->UseRealTime();
 
-// Args: type, threads, int8 activations.
+// Args: type, threads, int8 activations, Highway target forced to AVX2 (1) or the best one (0).
 void BM_GemvStream(benchmark::State& state) {
   constexpr int64_t kRows = 1536, kCols = 576;
   constexpr size_t kWorkingSet = size_t{256} << 20;
@@ -81,6 +92,7 @@ void BM_GemvStream(benchmark::State& state) {
   }
   SetNumThreads(static_cast<int>(state.range(1)));
   SetActivationInt8(state.range(2) != 0);
+  hwy::SetSupportedTargetsForTest(state.range(3) != 0 ? HWY_AVX2 : 0);
   const std::vector<float> x = RandomActivations(kCols, 2);
   std::vector<float> y(kRows);
   size_t i = 0;
@@ -90,13 +102,18 @@ void BM_GemvStream(benchmark::State& state) {
     i = (i + 1) % ws.size();
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * WeightBytes(first)));
+  SetWeightsPerSecond(state, first);
   SetLabel(state, first);
   SetActivationInt8(false);
+  hwy::SetSupportedTargetsForTest(0);
 }
-BENCHMARK(BM_GemvStream)->ArgsProduct({{0, 1, 2, 3}, {1}, {0}})->ArgsProduct({{1, 2, 3}, {1}, {1}})->MinTime(0.5);
 BENCHMARK(BM_GemvStream)
-    ->ArgsProduct({{0, 1, 2, 3}, {2}, {0}})
-    ->ArgsProduct({{1, 2, 3}, {2}, {1}})
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5}, {1}, {0}, {0}})
+    ->ArgsProduct({{1, 2, 3, 4, 5}, {1}, {1}, {0, 1}})
+    ->MinTime(0.5);
+BENCHMARK(BM_GemvStream)
+    ->ArgsProduct({{0, 1, 2, 3}, {2}, {0}, {0}})
+    ->ArgsProduct({{1, 2, 3}, {2}, {1}, {0}})
     ->MinTime(0.5)
     ->UseRealTime();
 
@@ -139,7 +156,7 @@ void BM_Int8ActivationError(benchmark::State& state) {
   state.counters["rel_l2_error"] = std::sqrt(err / norm);
   SetLabel(state, w);
 }
-BENCHMARK(BM_Int8ActivationError)->DenseRange(1, 3)->Iterations(1);
+BENCHMARK(BM_Int8ActivationError)->DenseRange(1, 5)->Iterations(1);
 
 }  // namespace
 }  // namespace llmc
