@@ -64,28 +64,32 @@ LLMC_X86_TARGET inline float HorizontalSum(__m256 v) {
   return HorizontalSum(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)));
 }
 
-// Row r's group scales as floats into group_scales[], and the hoisted zeros of the row returned:
-// sum_g s_g * z_g * sum(xq over group g), with the group sums given as floats.
-LLMC_X86_TARGET inline float PrepareRow(const RowLayout& l, int64_t r, const float* xq_group_sums, float* group_scales) {
-  const uint16_t* half = l.scales + r * l.groups;
-  const uint8_t* zeros = l.zeros != nullptr ? l.zeros + r * l.groups : nullptr;
-  __m256 correction8 = _mm256_setzero_ps();
-  int64_t g = 0;
-  for (; g + 8 <= l.groups; g += 8) {
-    const __m256 s = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(half + g)));
+// A row's fp16 scales and uint8 zeros copied into buffers padded to whole vectors of 8 with zeros
+// (a zero scale adds nothing), so PrepareRow needs no scalar tail.
+struct RowParams {
+  explicit RowParams(int64_t groups)
+      : half(static_cast<size_t>(groups + 8), 0), zeros(static_cast<size_t>(groups + 8), 0) {}
+  std::vector<uint16_t> half;
+  std::vector<uint8_t> zeros;
+};
+
+// Row r's group scales as floats into group_scales[] (whole vectors of 8, the padding zero), and the
+// hoisted zeros of the row returned: sum_g s_g * z_g * sum(xq over group g), with the group sums
+// given as floats (padded with zeros like the scales).
+LLMC_X86_TARGET inline float PrepareRow(const RowLayout& l, int64_t r, const float* xq_group_sums, RowParams& buf,
+                                        float* group_scales) {
+  std::memcpy(buf.half.data(), l.scales + r * l.groups, static_cast<size_t>(l.groups) * sizeof(uint16_t));
+  if (l.zeros != nullptr) std::memcpy(buf.zeros.data(), l.zeros + r * l.groups, static_cast<size_t>(l.groups));
+  __m256 correction = _mm256_setzero_ps();
+  for (int64_t g = 0; g < l.groups; g += 8) {
+    const __m256 s = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(buf.half.data() + g)));
     _mm256_storeu_ps(group_scales + g, s);
-    const __m256 z = zeros != nullptr
-                         ? _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(zeros + g))))
-                         : _mm256_set1_ps(l.fixed_zero);
-    correction8 = _mm256_fmadd_ps(_mm256_mul_ps(s, z), _mm256_loadu_ps(xq_group_sums + g), correction8);
+    const __m256 z = l.zeros != nullptr ? _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                                              _mm_loadl_epi64(reinterpret_cast<const __m128i*>(buf.zeros.data() + g))))
+                                        : _mm256_set1_ps(l.fixed_zero);
+    correction = _mm256_fmadd_ps(_mm256_mul_ps(s, z), _mm256_loadu_ps(xq_group_sums + g), correction);
   }
-  float correction = HorizontalSum(correction8);
-  for (; g < l.groups; ++g) {
-    group_scales[g] = _cvtsh_ss(half[g]);
-    const float z = zeros != nullptr ? static_cast<float>(zeros[g]) : l.fixed_zero;
-    correction += group_scales[g] * z * xq_group_sums[g];
-  }
-  return correction;
+  return HorizontalSum(correction);
 }
 
 // Unsigned codes of a 32-byte block times the matching int8 activations (rows of `stride` bytes, one
@@ -161,9 +165,11 @@ LLMC_X86_TARGET void RowsWith(const MatMulArgs& a, const int8_t* xa, int64_t r0,
   const RowLayout l(*a.w);
   // Padded so that the widest scale load (16 floats) from any group stays inside.
   std::vector<float> group_scales(static_cast<size_t>(l.groups + 16), 0.0f);
-  const std::vector<float> xq_group_sums(a.xq_group_sums, a.xq_group_sums + l.groups);
+  std::vector<float> xq_group_sums(static_cast<size_t>(l.groups + 8), 0.0f);
+  std::copy(a.xq_group_sums, a.xq_group_sums + l.groups, xq_group_sums.begin());
+  RowParams params(l.groups);
   for (int64_t r = r0; r < r1; ++r) {
-    const float correction = PrepareRow(l, r, xq_group_sums.data(), group_scales.data());
+    const float correction = PrepareRow(l, r, xq_group_sums.data(), params, group_scales.data());
     const float dot = Kernel::template RowDot<kBits>(l.codes + r * l.row_bytes, xa, group_scales.data(), l);
     a.y[r] = a.xq_scale[0] * (dot - correction);
   }
