@@ -22,7 +22,8 @@ inline constexpr int32_t kLaneSubgroup<4>[16] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2
 // group spans the whole row (log2 = 31: every lane maps to group 0).
 struct RowLayout {
   explicit RowLayout(const WeightTensor& w)
-      : groups(w.groups_per_row()),
+      : rows(w.rows()),
+        groups(w.groups_per_row()),
         row_bytes(w.row_bytes()),
         codes(w.data.data()),
         scales(w.scales.as<uint16_t>()),
@@ -33,7 +34,7 @@ struct RowLayout {
     if (groups == 1) log2_subgroups_per_group = 31;
   }
 
-  int64_t groups, row_bytes;
+  int64_t rows, groups, row_bytes;
   const uint8_t* codes;
   const uint16_t* scales;
   const uint8_t* zeros;  // asymmetric grid only
@@ -64,8 +65,8 @@ LLMC_X86_TARGET inline float HorizontalSum(__m256 v) {
   return HorizontalSum(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)));
 }
 
-// A row's fp16 scales and uint8 zeros copied into buffers padded to whole vectors of 8 with zeros
-// (a zero scale adds nothing), so PrepareRow needs no scalar tail.
+// Rows whose scales and zeros are followed by fewer than 8 more entries in the tensor (the last rows)
+// are copied into these zero-padded buffers first, so PrepareRow's whole-vector loads stay inside.
 struct RowParams {
   explicit RowParams(int64_t groups)
       : half(static_cast<size_t>(groups + 8), 0), zeros(static_cast<size_t>(groups + 8), 0) {}
@@ -73,20 +74,28 @@ struct RowParams {
   std::vector<uint8_t> zeros;
 };
 
-// Row r's group scales as floats into group_scales[] (whole vectors of 8, the padding zero), and the
-// hoisted zeros of the row returned: sum_g s_g * z_g * sum(xq over group g), with the group sums
-// given as floats (padded with zeros like the scales).
+// Row r's group scales as floats into group_scales[] (whole vectors of 8, the lanes past the row
+// zero), and the hoisted zeros of the row returned: sum_g s_g * z_g * sum(xq over group g), with the
+// group sums given as floats.
 LLMC_X86_TARGET inline float PrepareRow(const RowLayout& l, int64_t r, const float* xq_group_sums, RowParams& buf,
                                         float* group_scales) {
-  std::memcpy(buf.half.data(), l.scales + r * l.groups, static_cast<size_t>(l.groups) * sizeof(uint16_t));
-  if (l.zeros != nullptr) std::memcpy(buf.zeros.data(), l.zeros + r * l.groups, static_cast<size_t>(l.groups));
+  const int64_t first = r * l.groups;
+  const uint16_t* half = l.scales + first;
+  const uint8_t* zeros = l.zeros != nullptr ? l.zeros + first : nullptr;
+  if (first + (l.groups + 7) / 8 * 8 > l.rows * l.groups) {
+    std::memcpy(buf.half.data(), half, static_cast<size_t>(l.groups) * sizeof(uint16_t));
+    half = buf.half.data();
+    if (zeros != nullptr) zeros = static_cast<const uint8_t*>(std::memcpy(buf.zeros.data(), zeros, static_cast<size_t>(l.groups)));
+  }
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   __m256 correction = _mm256_setzero_ps();
   for (int64_t g = 0; g < l.groups; g += 8) {
-    const __m256 s = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(buf.half.data() + g)));
+    const __m256 in_row = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(l.groups - g)), lane));
+    const __m256 s = _mm256_and_ps(in_row, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(half + g))));
     _mm256_storeu_ps(group_scales + g, s);
-    const __m256 z = l.zeros != nullptr ? _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-                                              _mm_loadl_epi64(reinterpret_cast<const __m128i*>(buf.zeros.data() + g))))
-                                        : _mm256_set1_ps(l.fixed_zero);
+    const __m256 z = zeros != nullptr ? _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                                            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(zeros + g))))
+                                      : _mm256_set1_ps(l.fixed_zero);
     correction = _mm256_fmadd_ps(_mm256_mul_ps(s, z), _mm256_loadu_ps(xq_group_sums + g), correction);
   }
   return HorizontalSum(correction);
