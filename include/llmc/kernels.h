@@ -16,12 +16,13 @@ namespace llmc {
 void MatMul(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);
 
 // Decode (n_tokens == 1) with int8 activations for quantized weights: each call quantizes x per token
-// to [-127, 127] and uses integer dot products; on x86 2/4-bit codes with groups of 32 * 2^k codes go
-// through byte dot products (vpdpbusd / vpmaddubsw, about 2.2x (int2) and 1.8x (int4) the float
-// path's weights/s, BM_GemvStream). Off by default: on Gaussian activations it adds about 0.6 %
-// relative L2 output error (BM_Int8ActivationError), and per-token scales meet the outlier
-// activations of real models: SmolLM2 int4 token-by-token decode perplexity moved by 2.9 % over 255
-// wikitext tokens (43.66 -> 42.38). Dense weights and n_tokens > 1 always use float activations.
+// to [-127, 127] and uses integer dot products; on x86, 2/4-bit codes in groups of 32 * 2^k codes go
+// through byte dot products (vpdpbusd / vpmaddubsw): 1.6-2.2x (int2) and 1.4-1.8x (int4) the float
+// path's weights/s in BM_GemvStream on a loaded 2-core VM. Off by default: on Gaussian activations
+// it adds about 0.6 % relative L2 output error (BM_Int8ActivationError), and per-token scales meet
+// the outlier activations of real models: SmolLM2 int4 token-by-token decode perplexity moved by
+// 2.9 % over 255 wikitext tokens (43.66 -> 42.38). Dense weights and n_tokens > 1 always use float
+// activations.
 void SetActivationInt8(bool on);
 bool ActivationInt8();
 
