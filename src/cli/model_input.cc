@@ -51,4 +51,18 @@ void AddThreadsFlag(CLI::App* cmd, int& threads) {
 
 void ApplyThreads(int threads) { SetNumThreads(threads); }
 
+void PrintValidation(const ValidationResult& v) {
+  fmt::print("                    reference    candidate\n");
+  fmt::print("perplexity       {:>12.4f} {:>12.4f}   ({:+.2f} %)\n", v.reference.perplexity, v.candidate.perplexity,
+             v.ppl_increase_pct);
+  fmt::print("logits cosine    {:>12}{:>13.5f}\n", "", v.logits_cosine);
+  fmt::print("hidden cosine    {:>12}{:>13.5f}\n", "", v.hidden_cosine);
+  fmt::print("KL divergence    {:>12}{:>13.5f}  nats/token\n", "", v.kl_divergence);
+  fmt::print("top-1 agreement  {:>12}{:>12.2f} %\n", "", 100 * v.top1_agreement);
+  fmt::print("tokens scored    {:>12}\n", v.reference.tokens_scored);
+  fmt::print("{}: cosine >= {} and PPL increase <= {} %\n", v.passed ? "PASS" : "FAIL", v.thresholds.min_cosine,
+             v.thresholds.max_ppl_increase_pct);
+}
+
+
 }  // namespace llmc::cli

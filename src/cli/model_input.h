@@ -34,4 +34,7 @@ PerplexityOptions ToPerplexityOptions(const WindowFlags& flags, const Tokenizer&
 void AddThreadsFlag(CLI::App* cmd, int& threads);
 void ApplyThreads(int threads);
 
+// The validation table `validate` and `quantize --validate` print.
+void PrintValidation(const ValidationResult& v);
+
 }  // namespace llmc::cli

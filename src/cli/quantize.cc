@@ -3,7 +3,10 @@
 // config is validated before anything is read or written.
 #include <memory>
 
-#include "cli/command.h"
+#include <optional>
+
+#include "cli/model_input.h"
+#include "quant/backend.h"
 #include "quant/calibrated_quantizer.h"
 #include "quant/quantize_model.h"
 
@@ -29,6 +32,10 @@ struct QuantizeArgs {
   double target_bpw = 0;
   bool act_order = false;
   double damp = 0;
+  // --validate --text FILE: measure the result against the source.
+  bool validate = false;
+  std::string validate_text;
+  WindowFlags windows;
 };
 
 constexpr const char* kFooter = R"(Types (bits per weight includes the fp16 scale of each group, and the
@@ -85,15 +92,14 @@ Result<nlohmann::json> ConfigDocument(const QuantizeArgs& a, const CLI::App& cmd
   return doc;
 }
 
-// The backends: ptq (RTN) here; gptq and angelslim in quant/calibrated_quantizer.h, whose calibration
-// summary goes to `calibration`.
-Result<QuantizationReport> RunBackend(const ImportedModel& source, const QuantizationConfig& config,
-                                      const std::vector<TensorPlan>& plan, const std::string& output,
-                                      nlohmann::json& calibration) {
-  if (config.backend == "ptq") return QuantizeModel(source, config, plan, RtnQuantizer(config), output);
-  LLMC_ASSIGN_OR_RETURN(CalibratedReport r, QuantizeCalibrated(source, config, plan, output));
-  calibration = std::move(r.calibration);
-  return std::move(r.report);
+// --validate: the result against its own source (held in fp16) on evaluation text.
+Result<ValidationResult> ValidateResult(const ImportedModel& source, const QuantizeArgs& a) {
+  if (source.tokenizer.is_null()) return Status::NotFound("{}: no tokenizer to read --text with", a.input);
+  LLMC_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, Tokenizer::FromSpec(source.tokenizer));
+  LLMC_ASSIGN_OR_RETURN(const std::vector<int32_t> tokens, TokenizeTextFile(*tokenizer, a.validate_text));
+  LLMC_ASSIGN_OR_RETURN(std::unique_ptr<Model> reference, OpenCalibrationModel(source));
+  LLMC_ASSIGN_OR_RETURN(std::unique_ptr<Model> candidate, Model::Open(a.output));
+  return ValidateModels(*reference, *candidate, tokens, ToPerplexityOptions(a.windows, *tokenizer), {});
 }
 
 Status RunQuantize(const QuantizeArgs& a, const CLI::App& cmd, const GlobalOptions& global) {
@@ -102,11 +108,16 @@ Status RunQuantize(const QuantizeArgs& a, const CLI::App& cmd, const GlobalOptio
   LLMC_ASSIGN_OR_RETURN(ImportedModel source, OpenQuantizationSource(a.input));
   LLMC_ASSIGN_OR_RETURN(std::vector<TensorPlan> plan, PlanQuantization(config, ShapesOf(source)));
   nlohmann::json calibration;
-  LLMC_ASSIGN_OR_RETURN(QuantizationReport report, RunBackend(source, config, plan, a.output, calibration));
+  LLMC_ASSIGN_OR_RETURN(QuantizationReport report, QuantizeWithBackend(source, config, plan, a.output, &calibration));
+  std::optional<ValidationResult> validation;
+  if (a.validate) {
+    LLMC_ASSIGN_OR_RETURN(validation, ValidateResult(source, a));
+  }
   if (global.json) {
     nlohmann::json j = report.ToJson();
     j["config"] = config.ToJson();
     if (!calibration.is_null()) j["calibration"] = std::move(calibration);
+    if (validation) j["validation"] = validation->ToJson();
     PrintJson(j);
   } else {
     fmt::print("{}", report.ToText());
@@ -116,6 +127,11 @@ Status RunQuantize(const QuantizeArgs& a, const CLI::App& cmd, const GlobalOptio
                  calibration["forward_seconds"].get<double>(), calibration["hessian_seconds"].get<double>(),
                  calibration["quantize_seconds"].get<double>());
     }
+    if (validation) PrintValidation(*validation);
+  }
+  if (validation && !validation->passed) {
+    return Status::FailedCheck("{}: misses the thresholds (cosine {:.4f}, PPL increase {:.2f} %)", a.output,
+                               validation->logits_cosine, validation->ppl_increase_pct);
   }
   return Status::OK();
 }
@@ -147,6 +163,12 @@ const CommandRegistration kQuantize("quantize", [](CLI::App& app, GlobalOptions&
                   "gptq/angelslim: mixed 2/3/4/8-bit by sensitivity to reach this bits/weight over the linears");
   cmd->add_flag("--act-order", args->act_order, "gptq: quantize columns by descending activation energy");
   cmd->add_option("--damp", args->damp, "gptq/angelslim: Hessian dampening, fraction of its mean diagonal (0.01)");
+  auto* validate = cmd->add_flag("--validate", args->validate,
+                                 "Validate the result against the source on --text (exit 3 if it misses the bars)");
+  auto* text = cmd->add_option("--text", args->validate_text, "--validate: evaluation text (never the calibration text)");
+  validate->needs(text);
+  text->needs(validate);
+  AddWindowFlags(cmd, args->windows);
   AddJsonFlag(cmd, global);
   run = [args, cmd, &global]() { return RunQuantize(*args, *cmd, global); };
   return cmd;
