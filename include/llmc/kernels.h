@@ -12,7 +12,7 @@ namespace llmc {
 // x is [n_tokens][W.cols()] floats, y is [n_tokens][W.rows()] floats. Multi-threaded (OpenMP),
 // with results identical for every thread count. W must pass WeightTensor::Validate() (loaders and
 // quantizers guarantee it). n_tokens == 1 streams the packed weights once (GEMV); more tokens
-// decode blocks of rows into an L1 tile shared by all tokens (GEMM).
+// decode tiles of rows once and multiply them against blocks of tokens (GEMM, as MatMulF32).
 void MatMul(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);
 
 // Decode (n_tokens == 1) with int8 activations for quantized weights: each call quantizes x per token
@@ -25,6 +25,14 @@ void MatMul(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);
 // activations.
 void SetActivationInt8(bool on);
 bool ActivationInt8();
+
+// c[i][j] = sum_p a[i][p] * b[j][p] for i < m, j < n, p < k: row-major float matrices whose rows are
+// lda, ldb and ldc floats apart. MatMul's prefill GEMM for products of two activation matrices
+// (attention scores, Hessians XᵀX). Multi-threaded outside OpenMP parallel regions (one thread
+// inside one); each output is one fused multiply-add chain over p in order, so results do not depend
+// on the thread count.
+void MatMulF32(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n,
+               int64_t k);
 
 // The scalar reference the optimised path is tested against.
 void MatMulReference(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);

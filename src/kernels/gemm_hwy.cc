@@ -1,6 +1,9 @@
-// Prefill/calibration matrix product (several tokens): a block of weight rows is decoded once into a
-// small float tile that stays in L1, then multiplied against every token, so weights are read once
-// per call rather than once per token. Also the SIMD row decoder behind GetRow.
+// Prefill/calibration matrix product (several tokens) and the SIMD row decoder behind GetRow.
+// A tile of weight rows is decoded to floats once (gemm.cc), packed here into panels of two vectors
+// of rows stored column by column, and multiplied against a block of tokens by a register-blocked
+// micro-kernel: each step broadcasts one activation per token and multiplies it into the two panel
+// vectors (outer products, no horizontal sums). Every output is one fused multiply-add chain over
+// the columns in order, so its value does not depend on tiles, token blocks or threads.
 // Compiled once per Highway target (foreach_target) and picked at run time.
 #include <algorithm>
 #include <cstring>
@@ -63,31 +66,85 @@ void DecodeHalves(const uint16_t* src, float* out, int64_t n, float (*scalar)(ui
 float HalfScalar(uint16_t h) { return HalfToFloat(h); }
 float BF16Scalar(uint16_t b) { return BF16ToFloat(b); }
 
-// Decodes rows [r0, r1) into out, one row every `stride` floats.
 template <int kBits>
-void DecodeQuantRows(const WeightTensor& w, int64_t r0, int64_t r1, float* out, int64_t stride) {
+void DecodeQuantRows(const WeightTensor& w, int64_t r0, int64_t r1, float* out) {
   const CodeUnpacker<kBits> unpack;
   const QuantLayout layout(w);
   std::vector<float> scales(static_cast<size_t>(layout.groups));
   for (int64_t r = r0; r < r1; ++r) {
-    DecodeQuantRow(unpack, ViewQuantRow(layout, r, scales.data()), out + (r - r0) * stride);
+    DecodeQuantRow(unpack, ViewQuantRow(layout, r, scales.data()), out + (r - r0) * layout.cols);
   }
 }
 
-void DecodeRows(const WeightTensor& w, int64_t r0, int64_t r1, float* out, int64_t stride) {
+// A micro-kernel step covers kPanel output columns (two vectors) for kTokens tokens: 2 * kTokens
+// accumulators, two loads and kTokens broadcasts per column of the product.
+constexpr int64_t kLanes = static_cast<int64_t>(hn::MaxLanes(DF()));
+constexpr int64_t kPanel = 2 * kLanes;
+static_assert(kGemmTileRows % kPanel == 0, "tiles must hold whole panels");
+#if HWY_TARGET == HWY_AVX2
+constexpr int kTokens = 6;  // 12 accumulators + 3 operands of 16 ymm registers
+#else
+constexpr int kTokens = 8;  // 16 accumulators of 32 zmm registers
+#endif
+
+// c[i][0, n_valid) for kM tokens (rows of a) against one panel of k packed columns.
+template <int kM>
+HWY_INLINE void MicroKernel(const float* a, int64_t lda, const float* panel, int64_t k, float* c, int64_t ldc,
+                            int64_t n_valid) {
+  const DF df;
+  hn::Vec<DF> lo[kM];
+  hn::Vec<DF> hi[kM];
+  for (int i = 0; i < kM; ++i) lo[i] = hi[i] = hn::Zero(df);
+  for (int64_t p = 0; p < k; ++p) {
+    const auto w0 = hn::LoadU(df, panel + p * kPanel);
+    const auto w1 = hn::LoadU(df, panel + p * kPanel + kLanes);
+    for (int i = 0; i < kM; ++i) {
+      const auto x = hn::Set(df, a[i * lda + p]);
+      lo[i] = hn::MulAdd(x, w0, lo[i]);
+      hi[i] = hn::MulAdd(x, w1, hi[i]);
+    }
+  }
+  if (n_valid == kPanel) {
+    for (int i = 0; i < kM; ++i) {
+      hn::StoreU(lo[i], df, c + i * ldc);
+      hn::StoreU(hi[i], df, c + i * ldc + kLanes);
+    }
+    return;
+  }
+  HWY_ALIGN float row[kPanel];
+  for (int i = 0; i < kM; ++i) {
+    hn::Store(lo[i], df, row);
+    hn::Store(hi[i], df, row + kLanes);
+    std::copy_n(row, n_valid, c + i * ldc);
+  }
+}
+
+// MicroKernel<m> for a run-time m <= kM.
+template <int kM>
+HWY_INLINE void MicroKernelUpTo(int64_t m, const float* a, int64_t lda, const float* panel, int64_t k, float* c,
+                                int64_t ldc, int64_t n_valid) {
+  if constexpr (kM > 0) {
+    if (m == kM) return MicroKernel<kM>(a, lda, panel, k, c, ldc, n_valid);
+    MicroKernelUpTo<kM - 1>(m, a, lda, panel, k, c, ldc, n_valid);
+  }
+}
+
+}  // namespace
+
+void DecodeRowsImpl(const WeightTensor& w, int64_t r0, int64_t r1, float* out) {
   const int64_t cols = w.cols();
   if (w.quantized()) {
     switch (w.quant.bits) {
-      case 2: return DecodeQuantRows<2>(w, r0, r1, out, stride);
-      case 3: return DecodeQuantRows<3>(w, r0, r1, out, stride);
-      case 4: return DecodeQuantRows<4>(w, r0, r1, out, stride);
-      case 8: return DecodeQuantRows<8>(w, r0, r1, out, stride);
+      case 2: return DecodeQuantRows<2>(w, r0, r1, out);
+      case 3: return DecodeQuantRows<3>(w, r0, r1, out);
+      case 4: return DecodeQuantRows<4>(w, r0, r1, out);
+      case 8: return DecodeQuantRows<8>(w, r0, r1, out);
     }
     return;
   }
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* src = w.data.data() + r * w.row_bytes();
-    float* dst = out + (r - r0) * stride;
+    float* dst = out + (r - r0) * cols;
     const auto* halves = reinterpret_cast<const uint16_t*>(src);
     switch (w.encoding) {
       case Encoding::kF32: std::memcpy(dst, src, static_cast<size_t>(cols) * sizeof(float)); break;
@@ -98,62 +155,29 @@ void DecodeRows(const WeightTensor& w, int64_t r0, int64_t r1, float* out, int64
   }
 }
 
-// y[t][r] for kR tile rows and kT tokens. Each output has one accumulator fed in column order, so
-// its value is the same whatever block it is computed in.
-template <int kR, int kT>
-HWY_INLINE void DotBlock(const float* tile, int64_t stride, const float* x, int64_t n, float* const* y_rows,
-                         int64_t y_stride) {
-  const DF df;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  hn::Vec<DF> acc[kR][kT];
-  for (int i = 0; i < kR; ++i) {
-    for (int t = 0; t < kT; ++t) acc[i][t] = hn::Zero(df);
-  }
-  for (int64_t j = 0; j < n; j += N) {
-    hn::Vec<DF> xv[kT];
-    for (int t = 0; t < kT; ++t) xv[t] = hn::LoadU(df, x + t * stride + j);
-    for (int i = 0; i < kR; ++i) {
-      const auto wv = hn::LoadU(df, tile + i * stride + j);
-      for (int t = 0; t < kT; ++t) acc[i][t] = hn::MulAdd(wv, xv[t], acc[i][t]);
-    }
-  }
-  for (int i = 0; i < kR; ++i) {
-    for (int t = 0; t < kT; ++t) y_rows[i][t * y_stride] = hn::GetLane(hn::SumOfLanes(df, acc[i][t]));
-  }
-}
-
-}  // namespace
-
-void GemmRowsImpl(const MatMulArgs& a, int64_t r0, int64_t r1, float* tile) {
-  const int64_t n_rows = r1 - r0;
-  const int64_t stride = a.stride;
-  DecodeRows(*a.w, r0, r1, tile, stride);
-  for (int64_t i = 0; i < n_rows; ++i) {
-    std::fill(tile + i * stride + a.cols, tile + (i + 1) * stride, 0.0f);  // padding meets padded x
-  }
-  constexpr int kR = 4;
-  constexpr int kT = 2;
-  for (int64_t t = 0; t < a.n_tokens; t += kT) {
-    const bool full_t = t + kT <= a.n_tokens;
-    const float* xt = a.x + t * stride;
-    for (int64_t i = 0; i < n_rows; i += kR) {
-      float* y_rows[kR];
-      for (int k = 0; k < kR; ++k) y_rows[k] = a.y + t * a.rows + r0 + i + k;
-      if (full_t && i + kR <= n_rows) {
-        DotBlock<kR, kT>(tile + i * stride, stride, xt, stride, y_rows, a.rows);
-        continue;
-      }
-      for (int64_t k = 0; k < kR && i + k < n_rows; ++k) {
-        for (int64_t u = 0; u < kT && t + u < a.n_tokens; ++u) {
-          float* out = y_rows[k] + u * a.rows;
-          DotBlock<1, 1>(tile + (i + k) * stride, stride, xt + u * stride, stride, &out, a.rows);
-        }
-      }
+void PackTileImpl(const float* b, int64_t ldb, int64_t n, int64_t k, float* packed) {
+  for (int64_t p0 = 0; p0 < n; p0 += kPanel) {
+    const int64_t rows = std::min(kPanel, n - p0);
+    const float* src = b + p0 * ldb;
+    float* panel = packed + p0 * k;
+    // Column by column: the writes are contiguous and the kPanel source rows stay in L1.
+    for (int64_t p = 0; p < k; ++p, panel += kPanel) {
+      for (int64_t i = 0; i < rows; ++i) panel[i] = src[i * ldb + p];
+      for (int64_t i = rows; i < kPanel; ++i) panel[i] = 0.0f;
     }
   }
 }
 
-void DecodeRowImpl(const WeightTensor& w, int64_t row, float* out) { DecodeRows(w, row, row + 1, out, 0); }
+void GemmPackedImpl(const float* a, int64_t lda, int64_t m, const float* packed, int64_t n, int64_t k, float* c,
+                    int64_t ldc) {
+  for (int64_t t = 0; t < m; t += kTokens) {
+    const int64_t mt = std::min<int64_t>(kTokens, m - t);
+    for (int64_t p0 = 0; p0 < n; p0 += kPanel) {
+      MicroKernelUpTo<kTokens>(mt, a + t * lda, lda, packed + p0 * k, k, c + t * ldc + p0, ldc,
+                               std::min(kPanel, n - p0));
+    }
+  }
+}
 
 const char* TargetNameImpl() { return hwy::TargetName(HWY_TARGET); }
 
@@ -162,13 +186,20 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace llmc::kernels {
-HWY_EXPORT(GemmRowsImpl);
-HWY_EXPORT(DecodeRowImpl);
+HWY_EXPORT(DecodeRowsImpl);
+HWY_EXPORT(PackTileImpl);
+HWY_EXPORT(GemmPackedImpl);
 HWY_EXPORT(TargetNameImpl);
-void GemmRows(const MatMulArgs& a, int64_t r0, int64_t r1, float* tile) {
-  HWY_DYNAMIC_DISPATCH(GemmRowsImpl)(a, r0, r1, tile);
+void DecodeRows(const WeightTensor& w, int64_t r0, int64_t r1, float* out) {
+  HWY_DYNAMIC_DISPATCH(DecodeRowsImpl)(w, r0, r1, out);
 }
-void DecodeRow(const WeightTensor& w, int64_t row, float* out) { HWY_DYNAMIC_DISPATCH(DecodeRowImpl)(w, row, out); }
+void PackTile(const float* b, int64_t ldb, int64_t n, int64_t k, float* packed) {
+  HWY_DYNAMIC_DISPATCH(PackTileImpl)(b, ldb, n, k, packed);
+}
+void GemmPacked(const float* a, int64_t lda, int64_t m, const float* packed, int64_t n, int64_t k, float* c,
+                int64_t ldc) {
+  HWY_DYNAMIC_DISPATCH(GemmPackedImpl)(a, lda, m, packed, n, k, c, ldc);
+}
 const char* DispatchedTargetName() { return HWY_DYNAMIC_DISPATCH(TargetNameImpl)(); }
 }  // namespace llmc::kernels
 #endif

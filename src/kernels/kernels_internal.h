@@ -32,11 +32,19 @@ struct MatMulArgs {
 void GemvRows(const MatMulArgs& a, int64_t r0, int64_t r1);
 // Same with int8 activations and integer dot products; quantized weights only.
 void GemvRowsInt8(const MatMulArgs& a, int64_t r0, int64_t r1);
-// Rows [r0, r1) of y for every token: the rows are decoded into `tile` ([r1 - r0][stride] floats)
-// once and multiplied against all tokens.
-void GemmRows(const MatMulArgs& a, int64_t r0, int64_t r1, float* tile);
-// Decodes one row (any encoding) into out[cols] with the SIMD unpacker.
-void DecodeRow(const WeightTensor& w, int64_t row, float* out);
+// GEMM (gemm.cc, gemm_hwy.cc). Weight rows packed per work item: a multiple of every target's panel
+// (2, 16 or 32 rows).
+inline constexpr int64_t kGemmTileRows = 64;
+// y[t][r] = sum_c x[t][c] * W[r][c] for every token (the n_tokens > 1 side of MatMul).
+void GemmWeights(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);
+// Rows [r0, r1) of W (any encoding) decoded into out[r1 - r0][cols] with the SIMD unpacker.
+void DecodeRows(const WeightTensor& w, int64_t r0, int64_t r1, float* out);
+// Rows [0, n) of b (n <= kGemmTileRows, rows ldb floats apart, k columns) into the target's panel
+// layout in packed[kGemmTileRows * k].
+void PackTile(const float* b, int64_t ldb, int64_t n, int64_t k, float* packed);
+// c[t][j] = sum_p a[t][p] * b[j][p] for t < m, j < n with b packed by PackTile.
+void GemmPacked(const float* a, int64_t lda, int64_t m, const float* packed, int64_t n, int64_t k, float* c,
+                int64_t ldc);
 
 // Name of the Highway target the dispatcher picked on this CPU.
 const char* DispatchedTargetName();

@@ -24,8 +24,6 @@ std::atomic<bool> g_activation_int8{false};
 constexpr int64_t kMinParallelWeights = 1 << 15;
 // Rows per GEMV work item: large enough to amortise per-item setup (unpack tables, scale buffer).
 constexpr int64_t kGemvRowBlock = 16;
-// A GEMM work item's decoded weight tile stays within this many floats (half of a 32 KiB L1d).
-constexpr int64_t kTileFloats = 4096;
 
 int ThreadsFor(const WeightTensor& w) { return w.numel() < kMinParallelWeights ? 1 : NumThreads(); }
 
@@ -108,33 +106,6 @@ void Gemv(const WeightTensor& w, const float* x, float* y) {
   }
 }
 
-void Gemm(const WeightTensor& w, const float* x, int64_t n_tokens, float* y) {
-  kernels::MatMulArgs a;
-  a.w = &w;
-  a.rows = w.rows();
-  a.cols = w.cols();
-  a.n_tokens = n_tokens;
-  a.stride = kernels::PaddedCols(a.cols);
-  std::vector<float> padded(static_cast<size_t>(n_tokens * a.stride), 0.0f);
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    std::copy(x + t * a.cols, x + (t + 1) * a.cols, padded.begin() + t * a.stride);
-  }
-  a.x = padded.data();
-  a.y = y;
-  // Rows per tile: a multiple of the 4-row dot block, at least one block.
-  const int64_t tile_rows = std::max<int64_t>(4, kTileFloats / a.stride / 4 * 4);
-  const int64_t blocks = (a.rows + tile_rows - 1) / tile_rows;
-#pragma omp parallel num_threads(ThreadsFor(w))
-  {
-    std::vector<float> tile(static_cast<size_t>(tile_rows * a.stride));
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t r0 = b * tile_rows;
-      kernels::GemmRows(a, r0, std::min(a.rows, r0 + tile_rows), tile.data());
-    }
-  }
-}
-
 }  // namespace
 
 void MatMul(const WeightTensor& w, const float* x, int64_t n_tokens, float* y) {
@@ -142,11 +113,11 @@ void MatMul(const WeightTensor& w, const float* x, int64_t n_tokens, float* y) {
   if (n_tokens == 1) {
     Gemv(w, x, y);
   } else {
-    Gemm(w, x, n_tokens, y);
+    kernels::GemmWeights(w, x, n_tokens, y);
   }
 }
 
-void GetRow(const WeightTensor& w, int64_t row, float* out) { kernels::DecodeRow(w, row, out); }
+void GetRow(const WeightTensor& w, int64_t row, float* out) { kernels::DecodeRows(w, row, row + 1, out); }
 
 void SetNumThreads(int n) { g_num_threads = std::max(0, n); }
 

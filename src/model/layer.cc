@@ -76,6 +76,74 @@ void AttendOneHead(const float* q, const float* keys, const float* values, int64
   for (int64_t i = 0; i < head_dim; ++i) out[i] = static_cast<float>(acc[static_cast<size_t>(i)]);
 }
 
+// Queries per prefill attention work item: their scores against every visible key stay in L2.
+constexpr int64_t kQueryBlock = 64;
+
+struct AttentionShape {
+  int64_t heads, kv_heads, head_dim;
+  int64_t window;  // sliding window (0: none)
+};
+
+// Softmax of scores[first..last] (scaled by `scale`) in place; the rest of the row's `width` entries
+// become 0, so masked keys add nothing in the value product.
+void MaskedSoftmaxRow(float* scores, int64_t first, int64_t last, int64_t width, float scale) {
+  float max_score = -std::numeric_limits<float>::infinity();
+  for (int64_t j = first; j <= last; ++j) max_score = std::max(max_score, scores[j] * scale);
+  double total = 0;
+  for (int64_t j = first; j <= last; ++j) {
+    scores[j] = std::exp(scores[j] * scale - max_score);
+    total += scores[j];
+  }
+  const auto inv = static_cast<float>(1.0 / total);
+  std::fill(scores, scores + first, 0.0f);
+  for (int64_t j = first; j <= last; ++j) scores[j] *= inv;
+  std::fill(scores + last + 1, scores + width, 0.0f);
+}
+
+// Attention of n_tokens > 1 new queries (prefill, calibration): per query head and block of
+// kQueryBlock queries, the scores against every key up to the block's last position are one GEMM,
+// the causal (and sliding-window) softmax is taken row by row, and the outputs are a second GEMM
+// against the transposed values. One thread computes each (head, block) item, so results do not
+// depend on the thread count.
+void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, const KvView& kv, float* out) {
+  const int64_t d = s.head_dim;
+  const int64_t q_dim = s.heads * d;
+  const int64_t kv_dim = s.kv_heads * d;
+  const int64_t keys = kv.past + n_tokens;
+  // values_t[c][j] = V[j][c]: the value product reads each output column's values contiguously.
+  std::vector<float> values_t(static_cast<size_t>(kv_dim * keys));
+  for (int64_t j = 0; j < keys; ++j) {
+    for (int64_t c = 0; c < kv_dim; ++c) values_t[static_cast<size_t>(c * keys + j)] = kv.values[j * kv_dim + c];
+  }
+  const int64_t blocks = (n_tokens + kQueryBlock - 1) / kQueryBlock;
+  const int64_t group = s.heads / s.kv_heads;
+  const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
+  const int64_t work = s.heads * n_tokens * keys * d;
+#pragma omp parallel num_threads(NumThreads()) if (work > kMinParallelWork)
+  {
+    std::vector<float> scores(static_cast<size_t>(kQueryBlock * keys));
+#pragma omp for collapse(2) schedule(dynamic)
+    for (int64_t h = 0; h < s.heads; ++h) {
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t t0 = b * kQueryBlock;
+        const int64_t rows = std::min(kQueryBlock, n_tokens - t0);
+        const int64_t visible = kv.past + t0 + rows;
+        const int64_t kv_head = h / group;
+        MatMulF32(q + t0 * q_dim + h * d, q_dim, kv.keys + kv_head * d, kv_dim, scores.data(), visible, rows,
+                  visible, d);
+        for (int64_t i = 0; i < rows; ++i) {
+          const int64_t pos = kv.past + t0 + i;
+          // Sliding window (transformers' mask): key j is visible to query i when i - window < j <= i.
+          const int64_t first = s.window > 0 ? std::max<int64_t>(0, pos - s.window + 1) : 0;
+          MaskedSoftmaxRow(scores.data() + i * visible, first, pos, visible, scale);
+        }
+        MatMulF32(scores.data(), visible, values_t.data() + kv_head * d * keys, keys, out + t0 * q_dim + h * d,
+                  q_dim, rows, d, visible);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void TransformerModel::Observe(const WeightTensor& w, const float* x, int64_t n_tokens) const {
@@ -115,23 +183,24 @@ void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_t
     rope_.Apply(qt, n_heads, kv.past + t);
     rope_.Apply(kt, n_kv, kv.past + t);
   }
-  const int64_t group = n_heads / n_kv;
   const int64_t window = config_.sliding_window;
-  const int64_t attention_work = n_tokens * n_heads * (kv.past + n_tokens) * head_dim;
+  if (n_tokens > 1) {
+    AttendPrefill({n_heads, n_kv, head_dim, window}, q.data(), n_tokens, kv, out);
+    return;
+  }
+  // Decode (one new query): every head in double over the cached keys.
+  const int64_t group = n_heads / n_kv;
+  const int64_t attention_work = n_heads * (kv.past + 1) * head_dim;
 #pragma omp parallel num_threads(NumThreads()) if (attention_work > kMinParallelWork)
   {
     AttentionScratch scratch;
-#pragma omp for collapse(2) schedule(dynamic, 4)
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      for (int64_t h = 0; h < n_heads; ++h) {
-        const int64_t pos = kv.past + t;
-        // Sliding window (transformers' mask): key j is visible to query i when i - window < j <= i.
-        const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-        const int64_t kv_head = h / group;
-        AttendOneHead(q.data() + t * q_dim + h * head_dim, kv.keys + kv_head * head_dim,
-                      kv.values + kv_head * head_dim, kv_dim, first, pos, head_dim, scratch,
-                      out + t * q_dim + h * head_dim);
-      }
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t h = 0; h < n_heads; ++h) {
+      const int64_t pos = kv.past;
+      const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+      const int64_t kv_head = h / group;
+      AttendOneHead(q.data() + h * head_dim, kv.keys + kv_head * head_dim, kv.values + kv_head * head_dim, kv_dim,
+                    first, pos, head_dim, scratch, out + h * head_dim);
     }
   }
 }
