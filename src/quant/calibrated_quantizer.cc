@@ -97,8 +97,11 @@ const TensorSource* FindSource(const ImportedModel& source, const std::string& n
 }
 
 // One linear weight from its statistics: GPTQ for 2/3/4 bits, RTN (importance-weighted when
-// activation_aware) for 8 bits, where GPTQ has nothing left to gain.
+// activation_aware) for 8 bits, where GPTQ has nothing left to gain. The Hessian is prepared on first
+// use and kept in `prepared` for the other weights that read the same input (damp and act_order are
+// per config, so one preparation serves every bit width).
 Result<CalibratedTensor> QuantizeLinear(const WeightTensor& original, const HessianAccumulator& stats,
+                                        std::map<const HessianAccumulator*, GptqHessian>& prepared,
                                         const QuantizationConfig& config, const QuantSpec& spec) {
   CalibratedTensor out;
   if (spec.bits == 8) {
@@ -110,7 +113,14 @@ Result<CalibratedTensor> QuantizeLinear(const WeightTensor& original, const Hess
     out.method = "rtn";
     return out;
   }
-  LLMC_ASSIGN_OR_RETURN(GptqResult r, QuantizeGptq(original, stats.Hessian(), GptqOptionsFor(config, spec)));
+  const GptqOptions options = GptqOptionsFor(config, spec);
+  auto it = prepared.find(&stats);
+  if (it == prepared.end()) {
+    LLMC_ASSIGN_OR_RETURN(GptqHessian h, GptqHessian::Prepare(original.name, stats.Hessian(),
+                                                              stats.cols(), options));
+    it = prepared.emplace(&stats, std::move(h)).first;
+  }
+  LLMC_ASSIGN_OR_RETURN(GptqResult r, QuantizeGptq(original, it->second, options));
   out.tensor = std::move(r.tensor);
   out.method = "gptq";
   out.output_rel_error = r.stats.output_rel_error;
@@ -144,6 +154,7 @@ Status CollectLayerStats(Model& model, int64_t layer, const std::vector<std::vec
 Status QuantizeLayerWeights(Model& model, int64_t layer, const ImportedModel& source, const LayerHessians& hessians,
                             const QuantizationConfig& config, const std::vector<TensorPlan>& plan,
                             CalibratedLayers& out) {
+  std::map<const HessianAccumulator*, GptqHessian> prepared;  // this layer's, one per distinct input
   for (const std::string& name : model.LinearWeightNames(layer)) {
     const TensorPlan* p = FindPlan(plan, name);
     if (p == nullptr || !p->quantize) continue;  // kept dense by the plan
@@ -154,7 +165,7 @@ Status QuantizeLayerWeights(Model& model, int64_t layer, const ImportedModel& so
     }
     auto original = src->load();
     if (!original.ok()) return original.status().WithContext("loading tensor '" + name + "'");
-    auto q = QuantizeLinear(*original, *stats, config, p->spec);
+    auto q = QuantizeLinear(*original, *stats, prepared, config, p->spec);
     if (!q.ok()) return q.status().WithContext(fmt::format("layer {}", layer));
     LLMC_RETURN_IF_ERROR(model.ReplaceWeight(q->tensor));
     out.tensors[name] = std::move(q).value();

@@ -1,10 +1,12 @@
 // GPTQ, following the reference algorithm (Frantar et al., "GPTQ", 2022; the AutoGPTQ/AngelSlim loop):
 //   dead columns (diag H = 0) → H_ii = 1, W[:,i] = 0;  optional act-order permutation by diag H;
-//   H += λ·mean(diag H)·I, λ ×10 until Cholesky succeeds;  U = upper Cholesky factor of H⁻¹;
+//   H += λ·mean(diag H)·I, λ ×10 until Cholesky succeeds;  U = upper Cholesky factor of H⁻¹, from one
+//   Cholesky of the reversed H and one triangular inverse (see FactorInverseUpper);
 //   for each block of columns (lazy batch): quantize one column, err = (w − q)/U_ii, update the rest
 //   of the block with err·U_i,·, then the columns after the block with one GEMM.
-// Rows are independent given U, so each block runs row-parallel (OpenMP); the cross-block update is an
-// Eigen GEMM. Group parameters come from QuantizeRtn (see gptq.h) — either all up front from the
+// Everything that depends on H alone is a GptqHessian, prepared once per layer input and shared by the
+// weights that read it. Rows are independent given U, so each block runs row-parallel (OpenMP); the
+// cross-block update is one GEMM. Group parameters come from QuantizeRtn (see gptq.h) — either all up front from the
 // original W (static groups; required with act-order so that groups stay contiguous in the original
 // column order the tensor is stored in) or when the group's first column is reached, from the
 // already-updated W (the paper's default).
@@ -28,33 +30,42 @@ using MatrixD = Eigen::MatrixXd;
 
 constexpr int kMaxDampIncreases = 8;
 
-Status CheckGptqInputs(const WeightTensor& dense, const std::vector<double>& hessian, const GptqOptions& o) {
+Status CheckGptqOptions(const std::string& name, const GptqOptions& o) {
+  if (o.spec.bits < 2 || o.spec.bits > 4) {
+    return Status::Invalid("tensor '{}': GPTQ bits {} (expected 2, 3 or 4)", name, o.spec.bits);
+  }
+  if (o.spec.group_size <= 0) return Status::Invalid("tensor '{}': group size {} (expected > 0)", name,
+                                                     o.spec.group_size);
+  if (o.block_size <= 0) return Status::Invalid("tensor '{}': GPTQ block size {} (expected > 0)", name,
+                                                o.block_size);
+  if (!(o.damp > 0) || !std::isfinite(o.damp)) {
+    return Status::Invalid("tensor '{}': GPTQ damp {} (expected a positive fraction such as 0.01)", name, o.damp);
+  }
+  if (o.act_order && !o.static_groups) {
+    return Status::Invalid("tensor '{}': act_order needs static_groups (groups must stay contiguous in the "
+                           "stored column order)", name);
+  }
+  return Status::OK();
+}
+
+Status CheckGptqTensor(const WeightTensor& dense) {
   if (dense.quantized()) return Status::Invalid("tensor '{}': GPTQ needs a dense tensor, found {}", dense.name,
                                                 dense.type_name());
   if (dense.shape.size() != 2) {
     return Status::Invalid("tensor '{}': GPTQ needs a 2-D weight, found shape {}", dense.name,
                            ShapeToString(dense.shape));
   }
-  LLMC_RETURN_IF_ERROR(dense.Validate());
-  if (o.spec.bits < 2 || o.spec.bits > 4) {
-    return Status::Invalid("tensor '{}': GPTQ bits {} (expected 2, 3 or 4)", dense.name, o.spec.bits);
+  return dense.Validate();
+}
+
+Status CheckPreparedHessian(const WeightTensor& dense, const GptqHessian& h, const GptqOptions& o) {
+  if (h.cols() != dense.cols()) {
+    return Status::Invalid("tensor '{}': Hessian prepared for {} input columns, the weight has {}", dense.name,
+                           h.cols(), dense.cols());
   }
-  if (o.spec.group_size <= 0) return Status::Invalid("tensor '{}': group size {} (expected > 0)", dense.name,
-                                                     o.spec.group_size);
-  if (o.block_size <= 0) return Status::Invalid("tensor '{}': GPTQ block size {} (expected > 0)", dense.name,
-                                                o.block_size);
-  if (!(o.damp > 0) || !std::isfinite(o.damp)) {
-    return Status::Invalid("tensor '{}': GPTQ damp {} (expected a positive fraction such as 0.01)", dense.name,
-                           o.damp);
-  }
-  if (o.act_order && !o.static_groups) {
-    return Status::Invalid("tensor '{}': act_order needs static_groups (groups must stay contiguous in the "
-                           "stored column order)", dense.name);
-  }
-  const auto cols = static_cast<size_t>(dense.cols());
-  if (hessian.size() != cols * cols) {
-    return Status::Invalid("tensor '{}': Hessian of {} values for {} input columns (expected {})", dense.name,
-                           hessian.size(), cols, cols * cols);
+  if (h.act_order() != o.act_order || h.requested_damp() != o.damp) {
+    return Status::Invalid("tensor '{}': Hessian prepared with act_order {} and damp {}, options ask for {} and {}",
+                           dense.name, h.act_order(), h.requested_damp(), o.act_order, o.damp);
   }
   return Status::OK();
 }
@@ -98,39 +109,56 @@ Status ChooseGroupParams(const std::string& name, const float* w, int64_t rows, 
   return Status::OK();
 }
 
-// Upper Cholesky factor U of H⁻¹ (UᵀU = H⁻¹), damping H by λ·mean(diag H) and raising λ tenfold while
-// either factorization fails. Returns the λ used.
-Result<double> InverseCholeskyUpper(const std::string& name, const MatrixD& h, double damp, RowMatrixF& u) {
-  const int64_t n = h.rows();
-  const double mean_diag = h.diagonal().mean();
-  double lambda = damp;
-  for (int attempt = 0; attempt <= kMaxDampIncreases; ++attempt, lambda *= 10) {
-    MatrixD damped = h;
-    damped.diagonal().array() += lambda * mean_diag;
-    Eigen::LLT<MatrixD> llt(damped);
-    if (llt.info() != Eigen::Success) continue;
-    const MatrixD inverse = llt.solve(MatrixD::Identity(n, n));
-    Eigen::LLT<MatrixD> llt_inv(inverse);
-    if (llt_inv.info() != Eigen::Success) continue;
-    u = llt_inv.matrixU().toDenseMatrix().cast<float>();
-    return lambda;
+// Inverts the lower triangular `l` in place (its strict upper part is ignored and left as it was) in
+// n³/3 flops, a third of a triangular solve against the identity, by recursing on
+// [A 0; C D]⁻¹ = [A⁻¹ 0; −D⁻¹·C·A⁻¹ D⁻¹]: one triangular solve and one triangular product per level.
+void InvertLowerInPlace(Eigen::Ref<MatrixD> l) {
+  const Eigen::Index n = l.rows();
+  constexpr Eigen::Index kDirect = 48;  // below this the recursion costs more than it saves
+  if (n <= kDirect) {
+    MatrixD inverse = MatrixD::Identity(n, n);
+    l.triangularView<Eigen::Lower>().solveInPlace(inverse);
+    l.triangularView<Eigen::Lower>() = inverse;
+    return;
   }
-  return Status::Invalid("tensor '{}': Hessian not positive definite even with damp {} (mean diag {})", name,
-                         lambda / 10, mean_diag);
+  const Eigen::Index h = n / 2;
+  auto a = l.topLeftCorner(h, h);
+  auto c = l.bottomLeftCorner(n - h, h);
+  auto d = l.bottomRightCorner(n - h, n - h);
+  d.triangularView<Eigen::Lower>().solveInPlace(c);  // D⁻¹·C, before D is inverted
+  InvertLowerInPlace(a);
+  c = -(c * a.triangularView<Eigen::Lower>());
+  InvertLowerInPlace(d);
 }
 
-std::vector<int64_t> ActOrderPermutation(const MatrixD& h, bool act_order) {
-  std::vector<int64_t> perm(static_cast<size_t>(h.rows()));
+// U, upper triangular with UᵀU = A⁻¹, for the damped Hessian A given reversed (r = P·A·P, P the
+// exchange matrix): if r = L·Lᵀ then A = (P·L·P)(P·L·P)ᵀ with P·L·P upper, so U = (P·L·P)⁻¹ = P·L⁻¹·P.
+// One Cholesky and one triangular inverse (n³/3 each), where inverting A and factoring A⁻¹ costs
+// about 8n³/3. False when r is not positive definite.
+bool FactorInverseUpper(MatrixD& r, std::vector<float>& u) {
+  const int64_t n = r.rows();
+  Eigen::LLT<Eigen::Ref<MatrixD>> llt(r);  // in place: L in the lower triangle of r
+  if (llt.info() != Eigen::Success) return false;
+  InvertLowerInPlace(r);
+  u.assign(static_cast<size_t>(n * n), 0.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = i; j < n; ++j) u[i * n + j] = static_cast<float>(r(n - 1 - i, n - 1 - j));
+  }
+  return true;
+}
+
+std::vector<int64_t> ActOrderPermutation(const std::vector<double>& diag, bool act_order) {
+  std::vector<int64_t> perm(diag.size());
   std::iota(perm.begin(), perm.end(), 0);
   if (act_order) {
-    std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return h(a, a) > h(b, b); });
+    std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return diag[a] > diag[b]; });
   }
   return perm;
 }
 
 // Quantizes columns [p0, p1) of the permuted W (all within block [p0, block_end)) row by row,
 // pushing each column's error onto the rest of the block and recording it in err [rows][block].
-void QuantizeSpan(int64_t p0, int64_t p1, int64_t block_start, int64_t block_end, int64_t block, const RowMatrixF& u,
+void QuantizeSpan(int64_t p0, int64_t p1, int64_t block_start, int64_t block_end, int64_t block, const float* u,
                   const std::vector<int64_t>& perm, const GroupTable& t, int64_t group_size, int bits,
                   RowMatrixF& wp, std::vector<float>& err, std::vector<uint8_t>& codes) {
   const int64_t rows = wp.rows();
@@ -148,9 +176,9 @@ void QuantizeSpan(int64_t p0, int64_t p1, int64_t block_start, int64_t block_end
       const float inv = s == 0 ? 0.0f : 1.0f / s;
       const float code = std::clamp(std::nearbyint(w[p] * inv + z), 0.0f, code_max);
       codes[r * cols + c] = static_cast<uint8_t>(code);
-      const float e_p = (w[p] - s * (code - z)) / u(p, p);
+      const float* u_row = u + p * cols;
+      const float e_p = (w[p] - s * (code - z)) / u_row[p];
       e[p - block_start] = e_p;
-      const float* u_row = u.data() + p * cols;
       for (int64_t k = p + 1; k < block_end; ++k) w[k] -= e_p * u_row[k];
     }
   }
@@ -174,19 +202,28 @@ WeightTensor PackResult(const WeightTensor& dense, const QuantSpec& spec, const 
   return out;
 }
 
-// ‖W − Ŵ‖/‖W‖ and tr(ΔHΔᵀ)/tr(WHWᵀ) with the undamped Hessian.
-void MeasureErrors(const std::vector<float>& original, const WeightTensor& q, const MatrixD& h, GptqStats& stats) {
+// ‖W − Ŵ‖/‖W‖ and tr(ΔHΔᵀ)/tr(WHWᵀ) with the undamped Hessian, from one product [W; Δ]·H.
+void MeasureErrors(const std::vector<float>& original, const WeightTensor& q, const std::vector<float>& h,
+                   GptqStats& stats) {
   const int64_t rows = q.rows();
   const int64_t cols = q.cols();
   const std::vector<float> deq = DequantizeToFloat(q);
-  Eigen::Map<const RowMatrixF> w(original.data(), rows, cols);
-  Eigen::Map<const RowMatrixF> wq(deq.data(), rows, cols);
-  const RowMatrixF delta = w - wq;
-  const Eigen::MatrixXf hf = h.cast<float>();
-  const double w_norm2 = w.cast<double>().squaredNorm();
-  stats.weight_rel_error = w_norm2 > 0 ? std::sqrt(delta.cast<double>().squaredNorm() / w_norm2) : 0.0;
-  const double out_ref = static_cast<double>((w * hf).cwiseProduct(w).sum());
-  const double out_err = static_cast<double>((delta * hf).cwiseProduct(delta).sum());
+  RowMatrixF stacked(2 * rows, cols);  // W on top, Δ = W − Ŵ below
+  double w_norm2 = 0, d_norm2 = 0;
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    const float d = original[i] - deq[i];
+    stacked.data()[i] = original[i];
+    stacked.data()[rows * cols + i] = d;
+    w_norm2 += static_cast<double>(original[i]) * original[i];
+    d_norm2 += static_cast<double>(d) * d;
+  }
+  stats.weight_rel_error = w_norm2 > 0 ? std::sqrt(d_norm2 / w_norm2) : 0.0;
+  const RowMatrixF product = stacked * Eigen::Map<const RowMatrixF>(h.data(), cols, cols);
+  double out_ref = 0, out_err = 0;
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    out_ref += static_cast<double>(stacked.data()[i]) * product.data()[i];
+    out_err += static_cast<double>(stacked.data()[rows * cols + i]) * product.data()[rows * cols + i];
+  }
   stats.output_rel_error = out_ref > 0 ? out_err / out_ref : 0.0;
 }
 
@@ -229,29 +266,64 @@ std::vector<float> HessianAccumulator::Importance() const {
   return imp;
 }
 
-Result<GptqResult> QuantizeGptq(const WeightTensor& dense, const std::vector<double>& hessian,
-                                const GptqOptions& options) {
-  LLMC_RETURN_IF_ERROR(CheckGptqInputs(dense, hessian, options));
+Result<GptqHessian> GptqHessian::Prepare(const std::string& name, const std::vector<double>& hessian, int64_t cols,
+                                         const GptqOptions& options) {
+  LLMC_RETURN_IF_ERROR(CheckGptqOptions(name, options));
+  const auto n = static_cast<size_t>(cols);
+  if (cols <= 0 || hessian.size() != n * n) {
+    return Status::Invalid("tensor '{}': Hessian of {} values for {} input columns (expected {})", name,
+                           hessian.size(), cols, cols * cols);
+  }
+  GptqHessian out;
+  out.cols_ = cols;
+  out.requested_damp_ = options.damp;
+  out.act_order_ = options.act_order;
+  out.h_.assign(hessian.begin(), hessian.end());
+  out.importance_.resize(n);
+  std::vector<double> diag(n);
+  for (int64_t i = 0; i < cols; ++i) {
+    diag[i] = hessian[i * cols + i];
+    out.importance_[i] = static_cast<float>(diag[i] / 2);
+    if (diag[i] != 0) continue;
+    diag[i] = 1;  // a dead column: its weights become 0 and it must not make H singular
+    out.dead_.push_back(i);
+  }
+  out.perm_ = ActOrderPermutation(diag, options.act_order);
+  const double mean_diag = std::accumulate(diag.begin(), diag.end(), 0.0) / static_cast<double>(cols);
+
+  // r = P·(permuted H)·P, P the reversal, column by column (H is symmetric: read along its rows).
+  MatrixD reversed(cols, cols);
+  for (int64_t j = 0; j < cols; ++j) {
+    const double* h_row = hessian.data() + out.perm_[cols - 1 - j] * cols;
+    for (int64_t i = 0; i < cols; ++i) reversed(i, j) = h_row[out.perm_[cols - 1 - i]];
+  }
+  for (int64_t i = 0; i < cols; ++i) reversed(i, i) = diag[out.perm_[cols - 1 - i]];
+  double lambda = options.damp;
+  for (int attempt = 0; attempt <= kMaxDampIncreases; ++attempt, lambda *= 10) {
+    MatrixD damped = reversed;
+    damped.diagonal().array() += lambda * mean_diag;
+    if (!FactorInverseUpper(damped, out.u_)) continue;
+    out.damp_ = lambda;
+    return out;
+  }
+  return Status::Invalid("tensor '{}': Hessian not positive definite even with damp {} (mean diag {})", name,
+                         lambda / 10, mean_diag);
+}
+
+Result<GptqResult> QuantizeGptq(const WeightTensor& dense, const GptqHessian& hessian, const GptqOptions& options) {
+  LLMC_RETURN_IF_ERROR(CheckGptqTensor(dense));
+  LLMC_RETURN_IF_ERROR(CheckGptqOptions(dense.name, options));
+  LLMC_RETURN_IF_ERROR(CheckPreparedHessian(dense, hessian, options));
   const int64_t rows = dense.rows();
   const int64_t cols = dense.cols();
   const int64_t gs = options.spec.group_size;
   const std::vector<float> original = DequantizeToFloat(dense);
   std::vector<float> w = original;
-  const MatrixD h0 = Eigen::Map<const MatrixD>(hessian.data(), cols, cols);
-  MatrixD h = h0;
-
-  GptqResult result;
-  std::vector<float> importance;
-  if (options.activation_aware) {
-    importance.resize(static_cast<size_t>(cols));
-    for (int64_t i = 0; i < cols; ++i) importance[i] = static_cast<float>(h0(i, i) / 2);
-  }
-  for (int64_t i = 0; i < cols; ++i) {
-    if (h(i, i) != 0) continue;
-    h(i, i) = 1;
+  for (int64_t i : hessian.dead_columns()) {
     for (int64_t r = 0; r < rows; ++r) w[r * cols + i] = 0;
-    ++result.stats.dead_columns;
   }
+  const std::vector<float> no_importance;
+  const std::vector<float>& importance = options.activation_aware ? hessian.importance() : no_importance;
 
   GroupTable table;
   table.groups = (cols + gs - 1) / gs;
@@ -264,15 +336,13 @@ Result<GptqResult> QuantizeGptq(const WeightTensor& dense, const std::vector<dou
     LLMC_RETURN_IF_ERROR(ChooseGroupParams(dense.name, w.data(), rows, cols, 0, cols, options, importance, table));
   }
 
-  const std::vector<int64_t> perm = ActOrderPermutation(h, options.act_order);
-  MatrixD hp(cols, cols);
+  const std::vector<int64_t>& perm = hessian.permutation();
   RowMatrixF wp(rows, cols);
-  for (int64_t i = 0; i < cols; ++i) {
-    for (int64_t j = 0; j < cols; ++j) hp(i, j) = h(perm[i], perm[j]);
-    for (int64_t r = 0; r < rows; ++r) wp(r, i) = w[r * cols + perm[i]];
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < cols; ++i) wp(r, i) = w[r * cols + perm[i]];
   }
-  RowMatrixF u;
-  LLMC_ASSIGN_OR_RETURN(result.stats.damp, InverseCholeskyUpper(dense.name, hp, options.damp, u));
+  const float* u = hessian.u().data();
+  Eigen::Map<const RowMatrixF> u_map(u, cols, cols);
 
   // Blocks hold whole groups, so a group's columns all see the same in-block updates before its
   // parameters are chosen (dynamic groups).
@@ -292,12 +362,22 @@ Result<GptqResult> QuantizeGptq(const WeightTensor& dense, const std::vector<dou
     }
     if (b1 < cols) {
       Eigen::Map<RowMatrixF> e(err.data(), rows, block);
-      wp.rightCols(cols - b1).noalias() -= e.leftCols(b1 - b0) * u.block(b0, b1, b1 - b0, cols - b1);
+      wp.rightCols(cols - b1).noalias() -= e.leftCols(b1 - b0) * u_map.block(b0, b1, b1 - b0, cols - b1);
     }
   }
+  GptqResult result;
   result.tensor = PackResult(dense, options.spec, codes, table);
-  MeasureErrors(original, result.tensor, h0, result.stats);
+  result.stats.damp = hessian.damp();
+  result.stats.dead_columns = static_cast<int64_t>(hessian.dead_columns().size());
+  MeasureErrors(original, result.tensor, hessian.hessian(), result.stats);
   return result;
+}
+
+Result<GptqResult> QuantizeGptq(const WeightTensor& dense, const std::vector<double>& hessian,
+                                const GptqOptions& options) {
+  LLMC_RETURN_IF_ERROR(CheckGptqTensor(dense));
+  LLMC_ASSIGN_OR_RETURN(GptqHessian prepared, GptqHessian::Prepare(dense.name, hessian, dense.cols(), options));
+  return QuantizeGptq(dense, prepared, options);
 }
 
 }  // namespace llmc

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "llmc/quant.h"
@@ -48,6 +49,44 @@ struct GptqOptions {
   bool activation_aware = false;  // weight the clip search by each column's mean x²
 };
 
+// Everything GPTQ derives from one Hessian alone — dead columns, the act-order permutation, the
+// damping λ and the factor U — built once and shared by every weight that reads the same input
+// (q/k/v, gate/up): the factorization is the costliest step after the lazy-batch updates.
+class GptqHessian {
+ public:
+  // Uses options.damp and options.act_order (a weight quantized with it must pass the same two).
+  // Bad options or a Hessian that is not [cols][cols] → Invalid naming `name`; one that stays
+  // indefinite after the damping increases → Invalid naming `name` and the last λ tried.
+  static Result<GptqHessian> Prepare(const std::string& name, const std::vector<double>& hessian, int64_t cols,
+                                     const GptqOptions& options);
+
+  int64_t cols() const { return cols_; }
+  double damp() const { return damp_; }  // the λ that worked
+  bool act_order() const { return act_order_; }
+  double requested_damp() const { return requested_damp_; }
+  // Columns whose input was always zero (diag H = 0): quantized to 0, H_ii = 1 for the factorization.
+  const std::vector<int64_t>& dead_columns() const { return dead_; }
+  // Processing order: position p handles original column permutation()[p] (identity without act_order).
+  const std::vector<int64_t>& permutation() const { return perm_; }
+  // Upper triangular U [cols][cols] row-major in processing order, UᵀU = (P·H·Pᵀ + λ·mean(diag H)·I)⁻¹.
+  const std::vector<float>& u() const { return u_; }
+  // The undamped H as given, [cols][cols] row-major in the original order (for the output error).
+  const std::vector<float>& hessian() const { return h_; }
+  // diag H / 2 = mean x² per input column, the activation importance of each column.
+  const std::vector<float>& importance() const { return importance_; }
+
+ private:
+  int64_t cols_ = 0;
+  double damp_ = 0;
+  double requested_damp_ = 0;
+  bool act_order_ = false;
+  std::vector<int64_t> dead_;
+  std::vector<int64_t> perm_;
+  std::vector<float> u_;
+  std::vector<float> h_;
+  std::vector<float> importance_;
+};
+
 struct GptqStats {
   double weight_rel_error = 0;  // ‖W − Ŵ‖ / ‖W‖
   // ‖X(W − Ŵ)ᵀ‖² / ‖XWᵀ‖² on the calibration inputs, i.e. tr(ΔHΔᵀ) / tr(WHWᵀ).
@@ -61,9 +100,12 @@ struct GptqResult {
   GptqStats stats;
 };
 
-// Quantizes `dense` (any dense encoding, 2-D) given its Hessian [cols][cols] (HessianAccumulator).
-// Bad options or shapes → Invalid naming the tensor; a Hessian that stays indefinite after the damping
-// increases → Invalid naming the tensor and the last λ tried.
+// Quantizes `dense` (any dense encoding, 2-D) with a prepared Hessian of its input. Bad options or
+// shapes, or a Hessian prepared for another width or with another damp/act_order → Invalid naming
+// the tensor.
+Result<GptqResult> QuantizeGptq(const WeightTensor& dense, const GptqHessian& hessian, const GptqOptions& options);
+
+// One weight alone: GptqHessian::Prepare (named after the tensor) followed by the call above.
 Result<GptqResult> QuantizeGptq(const WeightTensor& dense, const std::vector<double>& hessian,
                                 const GptqOptions& options);
 
