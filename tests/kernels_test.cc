@@ -68,9 +68,21 @@ class ThreadCount {
   int old_;
 };
 
+// The int8-activation decode path is the default; these tests pin the float path, whose error is
+// float rounding only (kernels_int8_test.cc bounds the int8 path by its activation rounding).
+class FloatActivations {
+ public:
+  FloatActivations() : old_(ActivationInt8()) { SetActivationInt8(false); }
+  ~FloatActivations() { SetActivationInt8(old_); }
+
+ private:
+  bool old_;
+};
+
 class MatMulTest : public ::testing::TestWithParam<std::tuple<WeightCase, Shape>> {};
 
 TEST_P(MatMulTest, MatchesReferenceOnEveryTargetAndIsIdenticalForEveryThreadCount) {
+  FloatActivations float_activations;
   const auto& [wc, shape] = GetParam();
   const WeightTensor w = RandomWeight(wc, shape.rows, shape.cols, 1234);
   ASSERT_TRUE(w.Validate().ok()) << w.Validate().ToString();

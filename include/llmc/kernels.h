@@ -15,14 +15,16 @@ namespace llmc {
 // decode tiles of rows once and multiply them against blocks of tokens (GEMM, as MatMulF32).
 void MatMul(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);
 
-// Decode (n_tokens == 1) with int8 activations for quantized weights: each call quantizes x per token
-// to [-127, 127] and uses integer dot products; on x86, 2/4-bit codes in groups of 32 * 2^k codes go
-// through byte dot products (vpdpbusd / vpmaddubsw): 1.6-2.2x (int2) and 1.4-1.8x (int4) the float
-// path's weights/s in BM_GemvStream on a loaded 2-core VM. Off by default: on Gaussian activations
-// it adds about 0.6 % relative L2 output error (BM_Int8ActivationError), and per-token scales meet
-// the outlier activations of real models: SmolLM2 int4 token-by-token decode perplexity moved by
-// 2.9 % over 255 wikitext tokens (43.66 -> 42.38). Dense weights and n_tokens > 1 always use float
-// activations.
+// Decode (n_tokens == 1) activations for quantized weights: int8 (the default) or float. With int8,
+// each call quantizes x to [-127, 127] with one float scale per block of 32 columns (llama.cpp's Q8_0
+// scheme, so an outlier channel coarsens only its own block) and multiplies codes by integer dot
+// products, one float scale (weight group x activation block) per 32 codes; the zeros stay exact
+// float corrections per group. On x86, 2/4/8-bit codes in groups of 32 * 2^k codes (or one group per
+// row) and rows of whole 32-code blocks use byte dot products (vpdpbusd on AVX-512 VNNI, vpmaddubsw on
+// AVX2); other shapes and 3-bit codes use the Highway int8 path; groups that split the blocks (e.g.
+// 36) keep float activations. SetActivationInt8(false) forces float activations everywhere (`llmc
+// bench|perplexity --float-activations` measure the difference). Dense weights and n_tokens > 1
+// always use float activations. Results are identical for every thread count either way.
 void SetActivationInt8(bool on);
 bool ActivationInt8();
 

@@ -1,7 +1,8 @@
-// Decode-time matrix-vector product with int8 activations (opt-in, SetActivationInt8): x is
-// quantized per token to [-127, 127] (front, matmul.cc), codes are unpacked into 16-bit lanes and
-// multiplied with pairwise-add integer dot products (pmaddwd), one float conversion per group.
-// Per group: dot_int - z * sum(xq) hoists the zero exactly as the float path does.
+// Decode-time matrix-vector product with int8 activations (the default, SetActivationInt8) where
+// the x86 byte path does not apply (3-bit codes, other CPUs): x is quantized per block of 32 columns
+// to [-127, 127] (front, matmul.cc), codes are unpacked into 16-bit lanes and multiplied with
+// pairwise-add integer dot products (pmaddwd), one float conversion per block. The zeros are hoisted
+// per group: s_g * z_g * (quantized activations summed over g), as the float path does.
 // Compiled once per Highway target (foreach_target) and picked at run time.
 #include <algorithm>
 #include <vector>
@@ -108,38 +109,31 @@ HWY_INLINE hn::Vec<DF> UnitsDotInt8(const Code16Unpacker<kBits>&, const uint8_t*
 }
 #endif
 
+// One row: per block of kActivationBlock codes (whole bytes at any bit width: 32 * bits is a
+// multiple of 8), the integer dot product with xq scaled by weight group scale * activation block
+// scale; blocks nest in groups (Int8ActivationsApply).
 template <int kBits>
-HWY_INLINE float QuantDotInt8(const Code16Unpacker<kBits>& unpack, const QuantRow& q, const int16_t* xq,
-                              const int32_t* xq_group_sums) {
+HWY_INLINE float QuantDotInt8(const Code16Unpacker<kBits>& unpack, const QuantRow& q, const MatMulArgs& a) {
   using U = Code16Unpacker<kBits>;
   const QuantLayout& l = *q.layout;
   const DF df;
   auto total = hn::Zero(df);
-  int64_t g = 0;
-  // Common case: groups of whole units, and the row's vector loads stay inside the buffer (all rows
-  // but the last): no per-group bounds or alignment work.
-  if (U::kVector && l.group_size % U::kLanes == 0 && l.data_end - q.codes >= l.row_bytes + 16) {
-    const int64_t units = l.group_size / U::kLanes;
-    const int64_t group_bytes = l.group_size * kBits / 8;
-    for (; g < l.full_groups; ++g) {
-      const auto dot = UnitsDotInt8(unpack, q.codes + g * group_bytes, 0, xq + g * l.group_size, units);
-      total = hn::MulAdd(dot, hn::Set(df, q.scales[g]), total);
-    }
-  }
   float scalar = 0.0f;
-  for (; g < l.groups; ++g) {
-    const int64_t j0 = g * l.group_size;
-    const int64_t j1 = std::min(l.cols, j0 + l.group_size);
-    const int offset = static_cast<int>((j0 * kBits) & 7);
-    const uint8_t* p = q.codes + ((j0 * kBits) >> 3);
-    const int64_t units = U::UnitsIn(p, offset, j1 - j0, l.data_end);
-    total = hn::MulAdd(UnitsDotInt8(unpack, p, offset, xq + j0, units), hn::Set(df, q.scales[g]), total);
+  const int64_t blocks = (l.cols + kActivationBlock - 1) / kActivationBlock;
+  const int64_t blocks_per_group = l.groups == 1 ? blocks : l.group_size / kActivationBlock;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t j0 = b * kActivationBlock;
+    const int64_t j1 = std::min(l.cols, j0 + kActivationBlock);
+    const uint8_t* p = q.codes + j0 * kBits / 8;
+    const int64_t units = U::UnitsIn(p, 0, j1 - j0, l.data_end);
+    const float scale = q.scales[b / blocks_per_group] * a.xq_block_scales[b];
+    total = hn::MulAdd(UnitsDotInt8(unpack, p, 0, a.xq + j0, units), hn::Set(df, scale), total);
     int32_t tail = 0;
-    for (int64_t j = j0 + units * U::kLanes; j < j1; ++j) tail += static_cast<int32_t>(CodeAt(q.codes, j, kBits)) * xq[j];
-    scalar += q.scales[g] * static_cast<float>(tail);
+    for (int64_t j = j0 + units * U::kLanes; j < j1; ++j) tail += static_cast<int32_t>(CodeAt(q.codes, j, kBits)) * a.xq[j];
+    scalar += scale * static_cast<float>(tail);
   }
-  // The hoisted zeros: sum_g s_g * z_g * sum_{j in g} xq_j.
-  for (int64_t k = 0; k < l.groups; ++k) scalar -= q.scales[k] * q.zero(k) * static_cast<float>(xq_group_sums[k]);
+  // The hoisted zeros: sum_g s_g * z_g * (quantized activations summed over group g).
+  for (int64_t k = 0; k < l.groups; ++k) scalar -= q.scales[k] * q.zero(k) * a.xq_group_sums[k];
   return hn::GetLane(hn::SumOfLanes(df, total)) + scalar;
 }
 
@@ -148,10 +142,7 @@ void QuantGemvInt8(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const Code16Unpacker<kBits> unpack;
   const QuantLayout layout(*a.w);
   std::vector<float> scales(static_cast<size_t>(layout.groups));
-  const float x_scale = a.xq_scale[0];
-  for (int64_t r = r0; r < r1; ++r) {
-    a.y[r] = x_scale * QuantDotInt8(unpack, ViewQuantRow(layout, r, scales.data()), a.xq, a.xq_group_sums);
-  }
+  for (int64_t r = r0; r < r1; ++r) a.y[r] = QuantDotInt8(unpack, ViewQuantRow(layout, r, scales.data()), a);
 }
 
 }  // namespace

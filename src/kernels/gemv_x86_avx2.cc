@@ -18,16 +18,20 @@ namespace {
 #include "kernels/gemv_x86-inl.h"
 
 struct Avx2 {
+  // 8-bit codes enter vpmaddubsw as c - 128 (BlockDot32).
+  static constexpr int CodeBias(int bits) { return bits == 8 ? 128 : 0; }
+
   template <int kBits>
-  LLMC_X86_TARGET static float RowDot(const uint8_t* p, const int8_t* x, const float* group_scales, const RowLayout& l) {
-    return RowDotAvx2<kBits>(p, x, group_scales, l);
+  LLMC_X86_TARGET static float RowDot(const uint8_t* p, const int8_t* x, const float* xs, const float* group_scales,
+                                      const RowLayout& l) {
+    return RowDotAvx2<kBits>(p, x, xs, group_scales, l);
   }
 };
 
 #undef LLMC_X86_TARGET
 }  // namespace
 
-void GemvRowsAvx2(const MatMulArgs& a, const int8_t* xa, int64_t r0, int64_t r1) {
+void GemvRowsAvx2(const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1) {
   GemvRowsWith<Avx2>(a, xa, r0, r1);
 }
 

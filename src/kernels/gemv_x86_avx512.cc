@@ -1,6 +1,8 @@
 // The x86 byte-dot-product GEMV (gemv_x86.h) for AVX-512 VNNI: one 64-byte chunk is m vpdpbusd
-// (codes u8 x activations s8, four products summed into each int32 lane without saturation); a
-// row's partial last chunk is a masked load.
+// (codes u8 x activations s8, four products summed into each int32 lane without saturation), four
+// rows per walk sharing the activation loads; a row's partial last chunk, and the scales and zeros
+// of the last rows, are masked loads. Its own row loop (not gemv_x86-inl.h's RowsWith): scales of
+// four rows convert in one pass and the zeros fold into the accumulator before its one reduction.
 #include "kernels/gemv_x86.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -8,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "llmc/dtype.h"
@@ -19,40 +22,105 @@ namespace {
 #define LLMC_X86_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 #include "kernels/gemv_x86-inl.h"
 
-struct Avx512Vnni {
-  template <int kBits>
-  LLMC_X86_TARGET static float RowDot(const uint8_t* p, const int8_t* x, const float* group_scales, const RowLayout& l) {
-    constexpr int m = kCodesPerByte<kBits>;
-    const __m512i mask = _mm512_set1_epi8(static_cast<char>((1 << kBits) - 1));
-    const __m512i lane_subgroup = _mm512_loadu_si512(kLaneSubgroup<kBits>);
-    const int log2 = l.log2_subgroups_per_group;
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0, k0 = 0; b < l.row_bytes; b += 64, p += 64, x += 64 * m, k0 += 64 / kSubgroupBytes<kBits>) {
-      // The last chunk may be partial: its missing code bytes load as zero (and are never touched).
-      const int64_t left = l.row_bytes - b;
-      const __m512i codes = left >= 64 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8((uint64_t{1} << left) - 1, p);
+constexpr int kRows = 4;
+
+// The group scales of rows [r, r + n) as floats, contiguous (row i at i * groups), and per group
+// s * z, the weight of the hoisted zero. Masked loads: the last rows need no copies.
+LLMC_X86_TARGET inline void ConvertRowScales(const RowLayout& l, int64_t r, int64_t n, float* scales, float* zs) {
+  const int64_t count = n * l.groups;
+  const uint16_t* half = l.scales + r * l.groups;
+  const uint8_t* zeros = l.zeros != nullptr ? l.zeros + r * l.groups : nullptr;
+  for (int64_t k = 0; k < count; k += 16) {
+    const __mmask16 m = count - k >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << (count - k)) - 1);
+    const __m512 s = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, half + k));
+    const __m512 z = zeros != nullptr ? _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, zeros + k)))
+                                      : _mm512_set1_ps(l.fixed_zero);
+    _mm512_storeu_ps(scales + k, s);
+    _mm512_storeu_ps(zs + k, _mm512_mul_ps(s, z));
+  }
+}
+
+// R rows (consecutive, R <= kRows) walked together: each 64-byte chunk's m activation vectors, lane
+// scales and lane-to-group index are loaded once for all R rows. out[i] = the row's
+// sum over lanes of weight scale * activation block scale * integer dot, minus its hoisted zeros.
+template <int kBits, int R>
+LLMC_X86_TARGET inline void RowDots(const uint8_t* p, const Activations& xa, const float* scales, const float* zs,
+                                    const float* xq_group_sums, const RowLayout& l, float* out) {
+  constexpr int m = kCodesPerByte<kBits>;
+  const __m512i mask = _mm512_set1_epi8(static_cast<char>((1 << kBits) - 1));
+  const __m512i lane_subgroup = _mm512_loadu_si512(kLaneSubgroup<kBits>);
+  const int log2 = l.log2_subgroups_per_group;
+  const int8_t* x = xa.bytes.data();
+  const float* xs = xa.lane_scales.data();
+  __m512 acc[R];
+  for (int i = 0; i < R; ++i) acc[i] = _mm512_setzero_ps();
+  for (int64_t b = 0, k0 = 0; b < l.row_bytes; b += 64, x += 64 * m, xs += 16, k0 += 64 / kSubgroupBytes<kBits>) {
+    // The last chunk may be partial: its missing code bytes load as zero, and its lanes past the row
+    // take no scale (so another row's scale, read past this one's groups, never enters).
+    const int64_t left = l.row_bytes - b;
+    const __mmask64 in_row = left >= 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
+    const __mmask16 lanes_in_row = left >= 64 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << (left / 4)) - 1);
+    __m512i xv[m];
+    for (int k = 0; k < m; ++k) xv[k] = _mm512_loadu_si512(x + k * 64);
+    const __m512 x_scale = _mm512_loadu_ps(xs);
+    // Lane j uses group (k0 + lane_subgroup[j]) >> log2, relative to group0 = k0 >> log2.
+    const int64_t group0 = k0 >> log2;
+    const __m512i first = _mm512_set1_epi32(static_cast<int32_t>(k0 - (group0 << log2)));
+    const __m512i lane_group = _mm512_srli_epi32(_mm512_add_epi32(first, lane_subgroup), log2);
+    for (int i = 0; i < R; ++i) {
+      const __m512i codes = _mm512_maskz_loadu_epi8(in_row, p + i * l.row_bytes + b);
       // Two accumulators halve the vpdpbusd latency chain (m is 2 or 4).
       __m512i dot[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
       for (int k = 0; k < m; ++k) {
-        const __m512i c = _mm512_and_si512(_mm512_srli_epi16(codes, k * kBits), mask);
-        dot[k & 1] = _mm512_dpbusd_epi32(dot[k & 1], c, _mm512_loadu_si512(x + k * 64));
+        const __m512i c = kBits == 8 ? codes : _mm512_and_si512(_mm512_srli_epi16(codes, k * kBits), mask);
+        dot[k & 1] = _mm512_dpbusd_epi32(dot[k & 1], c, xv[k]);
       }
-      // Lane j uses group (k0 + lane_subgroup[j]) >> log2, relative to group0 = k0 >> log2.
-      const int64_t group0 = k0 >> log2;
-      const __m512i first = _mm512_set1_epi32(static_cast<int32_t>(k0 - (group0 << log2)));
-      const __m512i lane_group = _mm512_srli_epi32(_mm512_add_epi32(first, lane_subgroup), log2);
-      const __m512 scale = _mm512_permutexvar_ps(lane_group, _mm512_loadu_ps(group_scales + group0));
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(dot[0], dot[1])), scale, acc);
+      const __m512 w_scale =
+          _mm512_maskz_permutexvar_ps(lanes_in_row, lane_group, _mm512_loadu_ps(scales + i * l.groups + group0));
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(dot[0], dot[1])), _mm512_mul_ps(w_scale, x_scale), acc[i]);
     }
-    return _mm512_reduce_add_ps(acc);
   }
-};
+  // The hoisted zeros, sum_g s_g * z_g * xsum_g, subtracted lane-wise before the one reduction.
+  for (int i = 0; i < R; ++i) {
+    for (int64_t g = 0; g < l.groups; g += 16) {
+      const __mmask16 m16 = l.groups - g >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << (l.groups - g)) - 1);
+      acc[i] = _mm512_fnmadd_ps(_mm512_maskz_loadu_ps(m16, zs + i * l.groups + g), _mm512_maskz_loadu_ps(m16, xq_group_sums + g),
+                                acc[i]);
+    }
+    out[i] = _mm512_reduce_add_ps(acc[i]);
+  }
+}
+
+// Rows [r0, r1): kRows at a time, then single rows; a row's arithmetic is the same either way, so
+// results do not depend on where a thread's range starts.
+template <int kBits>
+LLMC_X86_TARGET void Rows(const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1) {
+  const RowLayout l(*a.w);
+  // Padded so that a 16-float scale load from any group of the last row stays inside; kept per
+  // thread (a call has a work item per 16 rows: 3072 for the 49152-row LM head).
+  thread_local std::vector<float> scales, zs;
+  scales.assign(static_cast<size_t>(kRows * l.groups + 16), 0.0f);
+  zs.assign(static_cast<size_t>(kRows * l.groups + 16), 0.0f);
+  int64_t r = r0;
+  for (; r + kRows <= r1; r += kRows) {
+    ConvertRowScales(l, r, kRows, scales.data(), zs.data());
+    RowDots<kBits, kRows>(l.codes + r * l.row_bytes, xa, scales.data(), zs.data(), a.xq_group_sums, l, a.y + r);
+  }
+  for (; r < r1; ++r) {
+    ConvertRowScales(l, r, 1, scales.data(), zs.data());
+    RowDots<kBits, 1>(l.codes + r * l.row_bytes, xa, scales.data(), zs.data(), a.xq_group_sums, l, a.y + r);
+  }
+}
 
 #undef LLMC_X86_TARGET
 }  // namespace
 
-void GemvRowsAvx512Vnni(const MatMulArgs& a, const int8_t* xa, int64_t r0, int64_t r1) {
-  GemvRowsWith<Avx512Vnni>(a, xa, r0, r1);
+void GemvRowsAvx512Vnni(const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1) {
+  switch (a.w->quant.bits) {
+    case 2: return Rows<2>(a, xa, r0, r1);
+    case 4: return Rows<4>(a, xa, r0, r1);
+    default: return Rows<8>(a, xa, r0, r1);  // IsaFor admits 2, 4 and 8 bits only
+  }
 }
 
 }  // namespace llmc::kernels::x86

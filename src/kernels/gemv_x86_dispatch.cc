@@ -1,4 +1,4 @@
-// Run-time choice of the x86 byte-dot-product GEMV and the per-token activation reordering it needs.
+// Run-time choice of the x86 byte-dot-product GEMV and the per-call activation reordering it needs.
 #include <algorithm>
 #include <string_view>
 
@@ -27,7 +27,7 @@ Isa IsaFor(const WeightTensor& w) {
   static const bool avx512_vnni = CpuHasAvx512Vnni();
   // Groups of 2^k subgroups of 32 codes (or one group per row): a lane's group is a shift away.
   const int64_t subgroups_per_group = w.quantized() ? w.quant.group_size / 32 : 0;
-  const bool shape_fits = w.quantized() && (w.quant.bits == 2 || w.quant.bits == 4) && w.cols() % 32 == 0 &&
+  const bool shape_fits = w.quantized() && (w.quant.bits == 2 || w.quant.bits == 4 || w.quant.bits == 8) && w.cols() % 32 == 0 &&
                           w.quant.group_size % 32 == 0 &&
                           ((subgroups_per_group & (subgroups_per_group - 1)) == 0 || w.groups_per_row() == 1);
   if (!shape_fits) return Isa::kNone;
@@ -44,17 +44,21 @@ int64_t InterleavedBytes(int64_t cols, int bits) {
   return chunks * 64 * (8 / bits);
 }
 
-void InterleaveActivations(const int16_t* xq, int64_t cols, int bits, int8_t* xa) {
+void PrepareActivations(const MatMulArgs& a, int bits, Activations& xa) {
   const int m = 8 / bits;
-  const int64_t bytes = cols * bits / 8;
-  std::fill(xa, xa + InterleavedBytes(cols, bits), int8_t{0});
+  const int64_t bytes = a.cols * bits / 8;  // IsaFor: whole subgroups, so whole bytes
+  xa.bytes.assign(static_cast<size_t>(InterleavedBytes(a.cols, bits)), 0);
   for (int64_t i = 0; i < bytes; ++i) {
     const int64_t chunk = i / 64;
-    for (int k = 0; k < m; ++k) xa[chunk * 64 * m + k * 64 + i % 64] = static_cast<int8_t>(xq[i * m + k]);
+    for (int k = 0; k < m; ++k) xa.bytes[chunk * 64 * m + k * 64 + i % 64] = static_cast<int8_t>(a.xq[i * m + k]);
   }
+  // Lane q holds codes 4mq..4mq+4m-1, all in block 4mq / 32.
+  const int64_t lanes = (bytes + 63) / 64 * 16;
+  xa.lane_scales.assign(static_cast<size_t>(lanes + 16), 0.0f);
+  for (int64_t q = 0; q < bytes / 4; ++q) xa.lane_scales[q] = a.xq_block_scales[q * 4 * m / kActivationBlock];
 }
 
-void GemvRows(Isa isa, const MatMulArgs& a, const int8_t* xa, int64_t r0, int64_t r1) {
+void GemvRows(Isa isa, const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1) {
 #if defined(__x86_64__) || defined(__i386__)  // elsewhere IsaFor is always kNone
   if (isa == Isa::kAvx512Vnni) {
     GemvRowsAvx512Vnni(a, xa, r0, r1);

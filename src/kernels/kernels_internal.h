@@ -13,6 +13,15 @@ namespace llmc::kernels {
 inline constexpr int64_t kPadFloats = 16;
 inline int64_t PaddedCols(int64_t cols) { return (cols + kPadFloats - 1) / kPadFloats * kPadFloats; }
 
+// Columns per int8 activation scale (llama.cpp's Q8_0 block): one outlier only coarsens its block.
+inline constexpr int64_t kActivationBlock = 32;
+
+// Whether W's groups nest the activation blocks (groups of whole blocks, or one group per row), so a
+// block's integer dot product needs one weight scale: the int8 activation path applies.
+inline bool Int8ActivationsApply(const WeightTensor& w) {
+  return w.quantized() && (w.quant.group_size % kActivationBlock == 0 || w.groups_per_row() == 1);
+}
+
 struct MatMulArgs {
   const WeightTensor* w = nullptr;
   int64_t rows = 0;
@@ -21,10 +30,13 @@ struct MatMulArgs {
   const float* x = nullptr;           // [n_tokens][stride], zero-padded
   int64_t stride = 0;
   const float* x_group_sums = nullptr;  // [n_tokens][groups]: sum of x over each quantization group
-  // Int8 activation path: x[t][c] ≈ x_scale[t] * xq[t][c], xq in [-127, 127] (held in int16 lanes).
-  const int16_t* xq = nullptr;          // [n_tokens][stride], zero-padded
-  const float* xq_scale = nullptr;      // [n_tokens]
-  const int32_t* xq_group_sums = nullptr;  // [n_tokens][groups]
+  // Int8 activation path (decode, token 0 only): x[c] ≈ xq_block_scales[c / 32] * xq[c] with xq in
+  // [-127, 127] (held in int16 lanes), one scale per block of kActivationBlock columns.
+  const int16_t* xq = nullptr;               // [stride], zero-padded
+  const float* xq_block_scales = nullptr;    // [ceil(cols / kActivationBlock)]
+  // Per quantization group: sum over its blocks of block scale * sum(xq over the block), i.e. the
+  // quantized activations' sum, for the hoisted zeros.
+  const float* xq_group_sums = nullptr;      // [groups]
   float* y = nullptr;                 // [n_tokens][rows]
 };
 
