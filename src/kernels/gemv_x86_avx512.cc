@@ -43,7 +43,9 @@ LLMC_X86_TARGET inline void ConvertRowScales(const RowLayout& l, int64_t r, int6
 // R rows (consecutive, R <= kRows) walked together: each 64-byte chunk's m activation vectors, lane
 // scales and lane-to-group index are loaded once for all R rows. out[i] = the row's
 // sum over lanes of weight scale * activation block scale * integer dot, minus its hoisted zeros.
-template <int kBits, int R>
+// kOneGroup (one scale per row, e.g. the 8-bit LM head): the weight scale multiplies the row's sum
+// once at the end instead of every chunk.
+template <int kBits, int R, bool kOneGroup>
 LLMC_X86_TARGET inline void RowDots(const uint8_t* p, const Activations& xa, const float* scales, const float* zs,
                                     const float* xq_group_sums, const RowLayout& l, float* out) {
   constexpr int m = kCodesPerByte<kBits>;
@@ -75,10 +77,19 @@ LLMC_X86_TARGET inline void RowDots(const uint8_t* p, const Activations& xa, con
         const __m512i c = kBits == 8 ? codes : _mm512_and_si512(_mm512_srli_epi16(codes, k * kBits), mask);
         dot[k & 1] = _mm512_dpbusd_epi32(dot[k & 1], c, xv[k]);
       }
-      const __m512 w_scale =
-          _mm512_maskz_permutexvar_ps(lanes_in_row, lane_group, _mm512_loadu_ps(scales + i * l.groups + group0));
-      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(dot[0], dot[1])), _mm512_mul_ps(w_scale, x_scale), acc[i]);
+      const __m512 dot_f = _mm512_cvtepi32_ps(_mm512_add_epi32(dot[0], dot[1]));
+      if constexpr (kOneGroup) {
+        acc[i] = _mm512_fmadd_ps(dot_f, x_scale, acc[i]);  // lanes past the row: dot 0, x_scale 0
+      } else {
+        const __m512 w_scale =
+            _mm512_maskz_permutexvar_ps(lanes_in_row, lane_group, _mm512_loadu_ps(scales + i * l.groups + group0));
+        acc[i] = _mm512_fmadd_ps(dot_f, _mm512_mul_ps(w_scale, x_scale), acc[i]);
+      }
     }
+  }
+  if constexpr (kOneGroup) {
+    for (int i = 0; i < R; ++i) out[i] = scales[i] * _mm512_reduce_add_ps(acc[i]) - zs[i] * xq_group_sums[0];
+    return;
   }
   // The hoisted zeros, sum_g s_g * z_g * xsum_g, subtracted lane-wise before the one reduction.
   for (int i = 0; i < R; ++i) {
@@ -93,7 +104,7 @@ LLMC_X86_TARGET inline void RowDots(const uint8_t* p, const Activations& xa, con
 
 // Rows [r0, r1): kRows at a time, then single rows; a row's arithmetic is the same either way, so
 // results do not depend on where a thread's range starts.
-template <int kBits>
+template <int kBits, bool kOneGroup>
 LLMC_X86_TARGET void Rows(const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1) {
   const RowLayout l(*a.w);
   // Padded so that a 16-float scale load from any group of the last row stays inside; kept per
@@ -104,11 +115,11 @@ LLMC_X86_TARGET void Rows(const MatMulArgs& a, const Activations& xa, int64_t r0
   int64_t r = r0;
   for (; r + kRows <= r1; r += kRows) {
     ConvertRowScales(l, r, kRows, scales.data(), zs.data());
-    RowDots<kBits, kRows>(l.codes + r * l.row_bytes, xa, scales.data(), zs.data(), a.xq_group_sums, l, a.y + r);
+    RowDots<kBits, kRows, kOneGroup>(l.codes + r * l.row_bytes, xa, scales.data(), zs.data(), a.xq_group_sums, l, a.y + r);
   }
   for (; r < r1; ++r) {
     ConvertRowScales(l, r, 1, scales.data(), zs.data());
-    RowDots<kBits, 1>(l.codes + r * l.row_bytes, xa, scales.data(), zs.data(), a.xq_group_sums, l, a.y + r);
+    RowDots<kBits, 1, kOneGroup>(l.codes + r * l.row_bytes, xa, scales.data(), zs.data(), a.xq_group_sums, l, a.y + r);
   }
 }
 
@@ -116,10 +127,11 @@ LLMC_X86_TARGET void Rows(const MatMulArgs& a, const Activations& xa, int64_t r0
 }  // namespace
 
 void GemvRowsAvx512Vnni(const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1) {
+  const bool one_group = a.w->groups_per_row() == 1;
   switch (a.w->quant.bits) {
-    case 2: return Rows<2>(a, xa, r0, r1);
-    case 4: return Rows<4>(a, xa, r0, r1);
-    default: return Rows<8>(a, xa, r0, r1);  // IsaFor admits 2, 4 and 8 bits only
+    case 2: return one_group ? Rows<2, true>(a, xa, r0, r1) : Rows<2, false>(a, xa, r0, r1);
+    case 4: return one_group ? Rows<4, true>(a, xa, r0, r1) : Rows<4, false>(a, xa, r0, r1);
+    default: return one_group ? Rows<8, true>(a, xa, r0, r1) : Rows<8, false>(a, xa, r0, r1);  // IsaFor: 2/4/8 bits
   }
 }
 
