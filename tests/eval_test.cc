@@ -51,6 +51,7 @@ class FakeModel : public Model {
   }
   void Embed(std::span<const int32_t>, float*) const override {}
   Status ForwardLayer(int64_t, float*, int64_t) override { return Status::OK(); }
+  Status ForwardLayerStaged(int64_t, std::span<std::vector<float>>, const StageHook&) override { return Status::OK(); }
   void Head(const float*, int64_t, float*) const override {}
   void SetLinearInputObserver(LinearInputObserver) override {}
   std::vector<std::string> LinearWeightNames(int64_t) const override { return {}; }

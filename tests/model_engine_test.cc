@@ -218,6 +218,82 @@ TEST(ModelCalibrationTest, ReplaceWeightChangesTheForwardPass) {
   EXPECT_EQ(m.ReplaceWeight(wrong).code(), StatusCode::kNotFound);
 }
 
+// Embedded hidden states of a few sequences of different lengths.
+std::vector<std::vector<float>> EmbeddedSequences(const Model& m) {
+  const std::vector<std::vector<int32_t>> sequences = {kTokens, {1, 300, 301}, {1, 42, 43, 44, 45, 46, 47}};
+  std::vector<std::vector<float>> hidden;
+  for (const auto& tokens : sequences) {
+    hidden.emplace_back(tokens.size() * m.config().hidden_size);
+    m.Embed(tokens, hidden.back().data());
+  }
+  return hidden;
+}
+
+// True-sequential calibration: the hook sees the stages in order, after every sequence's input to
+// the stage was observed, and weights it swaps in are the ones the stage then runs.
+TEST(ModelCalibrationTest, StagedLayerQuantizesStageByStage) {
+  auto reference = Model::FromImported(ImportStories());
+  auto staged = Model::FromImported(ImportStories());
+  ASSERT_TRUE(reference.ok() && staged.ok());
+  const int64_t layer = 1;
+  const QuantSpec int4{4, 32, QuantGrid::kAsymmetric};
+  std::vector<std::string> events;
+  (*staged)->SetLinearInputObserver([&](const std::string& name, const float*, int64_t, int64_t) {
+    events.push_back("observe " + name);
+  });
+  std::vector<std::vector<float>> hidden = EmbeddedSequences(**staged);
+  const Status st = (*staged)->ForwardLayerStaged(layer, hidden, [&](std::span<const std::string> names) -> Status {
+    for (const std::string& name : names) {
+      events.push_back("stage " + name);
+      LLMC_ASSIGN_OR_RETURN(WeightTensor q, QuantizeRtn((*staged)->Weight(name), int4));
+      LLMC_RETURN_IF_ERROR((*staged)->ReplaceWeight(std::move(q)));
+    }
+    return Status::OK();
+  });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+
+  // Per stage: three sequences observed for each of its weights, then the stage's hook.
+  const std::vector<std::string> names = (*staged)->LinearWeightNames(layer);
+  const std::vector<std::vector<std::string>> stages = {
+      {names[0], names[1], names[2]}, {names[3]}, {names[4], names[5]}, {names[6]}};
+  std::vector<std::string> expected;
+  for (const auto& stage : stages) {
+    for (int s = 0; s < 3; ++s) {
+      for (const std::string& n : stage) expected.push_back("observe " + n);
+    }
+    for (const std::string& n : stage) expected.push_back("stage " + n);
+  }
+  EXPECT_EQ(events, expected);
+
+  // The same layer run with all seven weights quantized up front gives the same hidden states.
+  for (const std::string& name : names) {
+    auto q = QuantizeRtn((*reference)->Weight(name), int4);
+    ASSERT_TRUE(q.ok());
+    ASSERT_TRUE((*reference)->ReplaceWeight(*q).ok());
+  }
+  std::vector<std::vector<float>> want = EmbeddedSequences(**reference);
+  for (auto& h : want) {
+    ASSERT_TRUE((*reference)->ForwardLayer(layer, h.data(), static_cast<int64_t>(h.size()) / (*reference)->config().hidden_size).ok());
+  }
+  EXPECT_EQ(hidden, want);
+}
+
+TEST(ModelCalibrationTest, StagedLayerStopsAtTheHooksError) {
+  auto model = Model::FromImported(ImportStories());
+  ASSERT_TRUE(model.ok());
+  std::vector<std::vector<float>> hidden = EmbeddedSequences(**model);
+  const std::vector<std::vector<float>> before = hidden;
+  int calls = 0;
+  const Status st = (*model)->ForwardLayerStaged(0, hidden, [&](std::span<const std::string>) {
+    ++calls;
+    return Status::Invalid("stop here");
+  });
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(hidden, before);  // the residual stream is only written after the attention stage
+  EXPECT_EQ((*model)->ForwardLayerStaged(7, hidden, nullptr).code(), StatusCode::kInvalidArgument);
+}
+
 TEST(ModelThreadsTest, LogitsIdenticalForEveryThreadCount) {
   auto model = Model::FromImported(ImportStories());
   ASSERT_TRUE(model.ok());

@@ -35,6 +35,10 @@ class Sequence {
 using LinearInputObserver =
     std::function<void(const std::string& weight_name, const float* x, int64_t n_tokens, int64_t cols)>;
 
+// Called by Model::ForwardLayerStaged between the stages of a layer with the names of the weights
+// the next stage runs; an error stops the layer.
+using StageHook = std::function<Status(std::span<const std::string> weight_names)>;
+
 // The tensors a model of this config needs, HF names, embedding first then layer by layer, final
 // norm last. lm_head.weight is not among them: without it (or with tied embeddings) the LM head is
 // the embedding matrix.
@@ -69,6 +73,14 @@ class Model {
   // causal attention within the n tokens, no cache.
   virtual void Embed(std::span<const int32_t> tokens, float* hidden) const = 0;
   virtual Status ForwardLayer(int64_t layer, float* hidden, int64_t n_tokens) = 0;
+  // The same over several sequences (hidden[s] is [n_s][hidden_size]) in GPTQ's "true sequential"
+  // order. A layer's linears come in stages (q/k/v; o; gate/up; down): every sequence's input to a
+  // stage goes to the observer first, then before_stage(the stage's weight names) runs — it may
+  // ReplaceWeight them, e.g. with their quantized versions — and only then do those linears run.
+  // Each linear runs once per sequence, on inputs that went through the earlier stages as they are
+  // then.
+  virtual Status ForwardLayerStaged(int64_t layer, std::span<std::vector<float>> hidden,
+                                    const StageHook& before_stage) = 0;
   // Final norm and LM head: hidden [n][hidden_size] → logits [n][vocab].
   virtual void Head(const float* hidden, int64_t n_tokens, float* logits) const = 0;
   virtual void SetLinearInputObserver(LinearInputObserver observer) = 0;

@@ -150,11 +150,6 @@ void TransformerModel::Observe(const WeightTensor& w, const float* x, int64_t n_
   if (observer_) observer_(w.name, x, n_tokens, w.cols());
 }
 
-void TransformerModel::Linear(const WeightTensor& w, const float* x, int64_t n_tokens, float* y) {
-  Observe(w, x, n_tokens);
-  MatMul(w, x, n_tokens, y);
-}
-
 void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_tokens, KvView kv, float* out) {
   const LayerWeights& lw = layers_[static_cast<size_t>(layer)];
   const int64_t head_dim = config_.head_dim;
@@ -165,9 +160,9 @@ void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_t
   std::vector<float> q(static_cast<size_t>(n_tokens * q_dim));
   float* new_keys = kv.keys + kv.past * kv_dim;
   float* new_values = kv.values + kv.past * kv_dim;
-  Linear(*lw.q_proj, normed, n_tokens, q.data());
-  Linear(*lw.k_proj, normed, n_tokens, new_keys);
-  Linear(*lw.v_proj, normed, n_tokens, new_values);
+  MatMul(*lw.q_proj, normed, n_tokens, q.data());
+  MatMul(*lw.k_proj, normed, n_tokens, new_keys);
+  MatMul(*lw.v_proj, normed, n_tokens, new_values);
   AddBias(lw.q_bias, n_tokens, q.data());
   AddBias(lw.k_bias, n_tokens, new_keys);
   AddBias(lw.v_bias, n_tokens, new_values);
@@ -205,38 +200,72 @@ void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_t
   }
 }
 
-void TransformerModel::Mlp(int64_t layer, const float* normed, int64_t n_tokens, float* out) {
+void TransformerModel::GatedActivation(int64_t layer, const float* normed, int64_t n_tokens, float* out) {
   const LayerWeights& lw = layers_[static_cast<size_t>(layer)];
-  const int64_t ffn = config_.intermediate_size;
-  std::vector<float> gate(static_cast<size_t>(n_tokens * ffn));
-  std::vector<float> up(static_cast<size_t>(n_tokens * ffn));
-  Linear(*lw.gate_proj, normed, n_tokens, gate.data());
-  Linear(*lw.up_proj, normed, n_tokens, up.data());
-  const int64_t n = n_tokens * ffn;
+  const int64_t n = n_tokens * config_.intermediate_size;
+  std::vector<float> up(static_cast<size_t>(n));
+  MatMul(*lw.gate_proj, normed, n_tokens, out);
+  MatMul(*lw.up_proj, normed, n_tokens, up.data());
 #pragma omp parallel for num_threads(NumThreads()) schedule(static) if (n > kMinParallelWork)
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[static_cast<size_t>(i)];
-    gate[static_cast<size_t>(i)] = g / (1.0f + std::exp(-g)) * up[static_cast<size_t>(i)];
-  }
-  Linear(*lw.down_proj, gate.data(), n_tokens, out);
+  for (int64_t i = 0; i < n; ++i) out[i] = out[i] / (1.0f + std::exp(-out[i])) * up[static_cast<size_t>(i)];
 }
 
-void TransformerModel::RunLayer(int64_t layer, float* hidden, int64_t n_tokens, KvView kv) {
+Status TransformerModel::RunLayer(int64_t layer, std::span<const LayerRun> runs, const StageHook& before_stage) {
   const LayerWeights& lw = layers_[static_cast<size_t>(layer)];
   const int64_t d = config_.hidden_size;
   const int64_t q_dim = config_.num_heads * config_.head_dim;
-  std::vector<float> normed(static_cast<size_t>(n_tokens * d));
-  std::vector<float> attn(static_cast<size_t>(n_tokens * q_dim));
-  std::vector<float> delta(static_cast<size_t>(n_tokens * d));
+  const int64_t ffn = config_.intermediate_size;
+  const double eps = config_.rms_norm_eps;
+  // x[s]: sequence s's input to the current stage, shown to the observer once per weight reading it.
+  std::vector<std::vector<float>> x(runs.size());
+  const auto observe = [&](std::initializer_list<const WeightTensor*> weights, size_t s) {
+    for (const WeightTensor* w : weights) Observe(*w, x[s].data(), runs[s].n_tokens);
+  };
+  const auto stage_done = [&](std::initializer_list<const WeightTensor*> weights) -> Status {
+    if (!before_stage) return Status::OK();
+    std::vector<std::string> names;
+    for (const WeightTensor* w : weights) names.push_back(w->name);
+    return before_stage(names);
+  };
+  const auto add_linear = [&](const WeightTensor& w, size_t s) {  // residual += W x[s]
+    const LayerRun& r = runs[s];
+    std::vector<float> delta(static_cast<size_t>(r.n_tokens * d));
+    MatMul(w, x[s].data(), r.n_tokens, delta.data());
+    AddInto(r.hidden, delta.data(), r.n_tokens * d);
+  };
 
-  RmsNorm(hidden, lw.input_norm->data.as<float>(), n_tokens, d, config_.rms_norm_eps, normed.data());
-  Attention(layer, normed.data(), n_tokens, kv, attn.data());
-  Linear(*lw.o_proj, attn.data(), n_tokens, delta.data());
-  AddInto(hidden, delta.data(), n_tokens * d);
-
-  RmsNorm(hidden, lw.post_attention_norm->data.as<float>(), n_tokens, d, config_.rms_norm_eps, normed.data());
-  Mlp(layer, normed.data(), n_tokens, delta.data());
-  AddInto(hidden, delta.data(), n_tokens * d);
+  for (size_t s = 0; s < runs.size(); ++s) {
+    x[s].resize(static_cast<size_t>(runs[s].n_tokens * d));
+    RmsNorm(runs[s].hidden, lw.input_norm->data.as<float>(), runs[s].n_tokens, d, eps, x[s].data());
+    observe({lw.q_proj, lw.k_proj, lw.v_proj}, s);
+  }
+  LLMC_RETURN_IF_ERROR(stage_done({lw.q_proj, lw.k_proj, lw.v_proj}));
+  for (size_t s = 0; s < runs.size(); ++s) {
+    std::vector<float> attn(static_cast<size_t>(runs[s].n_tokens * q_dim));
+    Attention(layer, x[s].data(), runs[s].n_tokens, runs[s].kv, attn.data());
+    x[s] = std::move(attn);
+    observe({lw.o_proj}, s);
+  }
+  LLMC_RETURN_IF_ERROR(stage_done({lw.o_proj}));
+  for (size_t s = 0; s < runs.size(); ++s) {
+    add_linear(*lw.o_proj, s);
+    x[s].resize(static_cast<size_t>(runs[s].n_tokens * d));
+    RmsNorm(runs[s].hidden, lw.post_attention_norm->data.as<float>(), runs[s].n_tokens, d, eps, x[s].data());
+    observe({lw.gate_proj, lw.up_proj}, s);
+  }
+  LLMC_RETURN_IF_ERROR(stage_done({lw.gate_proj, lw.up_proj}));
+  for (size_t s = 0; s < runs.size(); ++s) {
+    std::vector<float> act(static_cast<size_t>(runs[s].n_tokens * ffn));
+    GatedActivation(layer, x[s].data(), runs[s].n_tokens, act.data());
+    x[s] = std::move(act);
+    observe({lw.down_proj}, s);
+  }
+  LLMC_RETURN_IF_ERROR(stage_done({lw.down_proj}));
+  for (size_t s = 0; s < runs.size(); ++s) {
+    add_linear(*lw.down_proj, s);
+    x[s] = {};  // free as we go: the stage buffers of all sequences are the bulk of the memory
+  }
+  return Status::OK();
 }
 
 void TransformerModel::FinalNorm(const float* hidden, int64_t n_tokens, float* normed) const {

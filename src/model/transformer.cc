@@ -85,7 +85,10 @@ Status TransformerModel::Forward(Sequence& seq, std::span<const int32_t> tokens,
   const int64_t d = config_.hidden_size;
   std::vector<float> h(static_cast<size_t>(n * d));
   Embed(tokens, h.data());
-  for (int64_t l = 0; l < config_.num_layers; ++l) RunLayer(l, h.data(), n, kv->View(l));
+  for (int64_t l = 0; l < config_.num_layers; ++l) {
+    const LayerRun run{h.data(), n, kv->View(l)};
+    LLMC_RETURN_IF_ERROR(RunLayer(l, {&run, 1}, nullptr));
+  }
   kv->Advance(n);
   if (logits == nullptr && hidden == nullptr) return Status::OK();
   std::vector<float> normed_scratch;
@@ -117,15 +120,35 @@ void TransformerModel::Embed(std::span<const int32_t> tokens, float* hidden) con
 }
 
 Status TransformerModel::ForwardLayer(int64_t layer, float* hidden, int64_t n_tokens) {
+  std::vector<float> sequence(hidden, hidden + n_tokens * config_.hidden_size);
+  LLMC_RETURN_IF_ERROR(ForwardLayerStaged(layer, {&sequence, 1}, nullptr));
+  std::copy(sequence.begin(), sequence.end(), hidden);
+  return Status::OK();
+}
+
+Status TransformerModel::ForwardLayerStaged(int64_t layer, std::span<std::vector<float>> hidden,
+                                            const StageHook& before_stage) {
   if (layer < 0 || layer >= config_.num_layers) {
     return Status::Invalid("ForwardLayer: layer {} (the model has {})", layer, config_.num_layers);
   }
-  if (n_tokens <= 0) return Status::OK();
-  const size_t cache = static_cast<size_t>(n_tokens * config_.num_kv_heads * config_.head_dim);
-  std::vector<float> keys(cache);
-  std::vector<float> values(cache);
-  RunLayer(layer, hidden, n_tokens, KvView{keys.data(), values.data(), 0});
-  return Status::OK();
+  const int64_t d = config_.hidden_size;
+  const int64_t kv_dim = config_.num_kv_heads * config_.head_dim;
+  // One scratch cache, nothing in the past: attention runs one sequence at a time.
+  int64_t longest = 0;
+  std::vector<LayerRun> runs;
+  for (std::vector<float>& h : hidden) {
+    if (h.size() % static_cast<size_t>(d) != 0) {
+      return Status::Invalid("ForwardLayer: {} hidden values are not whole tokens of {}", h.size(), d);
+    }
+    const auto n = static_cast<int64_t>(h.size()) / d;
+    if (n == 0) continue;
+    runs.push_back({h.data(), n, {}});
+    longest = std::max(longest, n);
+  }
+  std::vector<float> keys(static_cast<size_t>(longest * kv_dim));
+  std::vector<float> values(keys.size());
+  for (LayerRun& r : runs) r.kv = KvView{keys.data(), values.data(), 0};
+  return RunLayer(layer, runs, before_stage);
 }
 
 void TransformerModel::Head(const float* hidden, int64_t n_tokens, float* logits) const {

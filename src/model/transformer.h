@@ -80,6 +80,7 @@ class TransformerModel : public Model {
 
   void Embed(std::span<const int32_t> tokens, float* hidden) const override;
   Status ForwardLayer(int64_t layer, float* hidden, int64_t n_tokens) override;
+  Status ForwardLayerStaged(int64_t layer, std::span<std::vector<float>> hidden, const StageHook& before_stage) override;
   void Head(const float* hidden, int64_t n_tokens, float* logits) const override;
   void SetLinearInputObserver(LinearInputObserver observer) override { observer_ = std::move(observer); }
 
@@ -88,13 +89,19 @@ class TransformerModel : public Model {
   Status ReplaceWeight(WeightTensor w) override;
 
  private:
-  // The one decoder-layer implementation: Forward runs it against the KV cache, ForwardLayer
-  // against a scratch cache with nothing in the past. hidden [n][hidden_size] is updated in place.
-  void RunLayer(int64_t layer, float* hidden, int64_t n_tokens, KvView kv);
+  // One sequence's part in a layer run: its residual stream [n_tokens][hidden_size], updated in
+  // place, and the cache its attention appends to and reads.
+  struct LayerRun {
+    float* hidden;
+    int64_t n_tokens;
+    KvView kv;
+  };
+  // The one decoder-layer implementation, stage by stage over every run (ForwardLayerStaged); Forward
+  // and ForwardLayer are one run and no hook. Stage inputs go to the observer.
+  Status RunLayer(int64_t layer, std::span<const LayerRun> runs, const StageHook& before_stage);
   void Attention(int64_t layer, const float* normed, int64_t n_tokens, KvView kv, float* out);
-  void Mlp(int64_t layer, const float* normed, int64_t n_tokens, float* out);
-  // Observes x, then y = W x.
-  void Linear(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);
+  // silu(gate x) * (up x): the down projection's input.
+  void GatedActivation(int64_t layer, const float* normed, int64_t n_tokens, float* out);
   void Observe(const WeightTensor& w, const float* x, int64_t n_tokens) const;
   void FinalNorm(const float* hidden, int64_t n_tokens, float* normed) const;
 

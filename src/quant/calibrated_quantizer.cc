@@ -128,34 +128,14 @@ Result<CalibratedTensor> QuantizeLinear(const WeightTensor& original, const Hess
   return out;
 }
 
-// Runs layer `layer` on a copy of every sample's hidden states, collecting its Hessians.
-Status CollectLayerStats(Model& model, int64_t layer, const std::vector<std::vector<float>>& hidden,
-                         LayerHessians& hessians, CalibratedLayers& out) {
-  double hessian_seconds = 0;
-  model.SetLinearInputObserver([&](const std::string& name, const float* x, int64_t n, int64_t cols) {
-    const auto t = Clock::now();
-    hessians.Observe(name, x, n, cols);
-    hessian_seconds += SecondsSince(t);
-  });
-  const auto start = Clock::now();
-  std::vector<float> scratch;
-  Status st;
-  for (const auto& h : hidden) {
-    scratch = h;
-    st = model.ForwardLayer(layer, scratch.data(), static_cast<int64_t>(h.size()) / model.config().hidden_size);
-    if (!st.ok()) break;
-  }
-  model.SetLinearInputObserver(nullptr);
-  out.hessian_seconds += hessian_seconds;
-  out.forward_seconds += SecondsSince(start) - hessian_seconds;
-  return st;
-}
-
-Status QuantizeLayerWeights(Model& model, int64_t layer, const ImportedModel& source, const LayerHessians& hessians,
+// Quantizes the weights of one stage of `layer` (names) from their statistics and swaps them into the
+// model, so the next stages see their outputs.
+Status QuantizeStageWeights(Model& model, int64_t layer, std::span<const std::string> names,
+                            const ImportedModel& source, const LayerHessians& hessians,
                             const QuantizationConfig& config, const std::vector<TensorPlan>& plan,
                             CalibratedLayers& out) {
-  std::map<const HessianAccumulator*, GptqHessian> prepared;  // this layer's, one per distinct input
-  for (const std::string& name : model.LinearWeightNames(layer)) {
+  std::map<const HessianAccumulator*, GptqHessian> prepared;  // one per distinct input of the stage
+  for (const std::string& name : names) {
     const TensorPlan* p = FindPlan(plan, name);
     if (p == nullptr || !p->quantize) continue;  // kept dense by the plan
     const TensorSource* src = FindSource(source, name);
@@ -251,16 +231,28 @@ Result<CalibratedLayers> QuantizeLayersGptq(Model& model, const ImportedModel& s
   const int64_t layers = model.config().num_layers;
   ProgressBar bar("gptq", layers);
   for (int64_t layer = 0; layer < layers; ++layer) {
+    // True sequential: each stage of the layer (q/k/v, o, gate/up, down) is quantized from the
+    // inputs the already-quantized stages before it produce, then runs quantized.
     LayerHessians hessians(model.LinearWeightNames(layer));
-    LLMC_RETURN_IF_ERROR(CollectLayerStats(model, layer, hidden, hessians, out));
-    const auto quantize_start = Clock::now();
-    LLMC_RETURN_IF_ERROR(QuantizeLayerWeights(model, layer, source, hessians, config, plan, out));
-    out.quantize_seconds += SecondsSince(quantize_start);
-    const auto forward_start = Clock::now();
-    for (auto& h : hidden) {
-      LLMC_RETURN_IF_ERROR(model.ForwardLayer(layer, h.data(), static_cast<int64_t>(h.size()) / hidden_size));
-    }
-    out.forward_seconds += SecondsSince(forward_start);
+    double hessian_seconds = 0;
+    double quantize_seconds = 0;
+    model.SetLinearInputObserver([&](const std::string& name, const float* x, int64_t n, int64_t cols) {
+      const auto t = Clock::now();
+      hessians.Observe(name, x, n, cols);
+      hessian_seconds += SecondsSince(t);
+    });
+    const auto start = Clock::now();
+    const Status st = model.ForwardLayerStaged(layer, hidden, [&](std::span<const std::string> names) {
+      const auto t = Clock::now();
+      const Status quantized = QuantizeStageWeights(model, layer, names, source, hessians, config, plan, out);
+      quantize_seconds += SecondsSince(t);
+      return quantized;
+    });
+    model.SetLinearInputObserver(nullptr);
+    LLMC_RETURN_IF_ERROR(st);
+    out.hessian_seconds += hessian_seconds;
+    out.quantize_seconds += quantize_seconds;
+    out.forward_seconds += SecondsSince(start) - hessian_seconds - quantize_seconds;
     bar.Tick(fmt::format("layer {}", layer));
   }
   return out;

@@ -1,14 +1,14 @@
 // The calibrated backends (`--backend gptq` and `--backend angelslim`): GPTQ layer by layer over the
 // running model, fed by calibration text.
 //
-// Order of work: every calibration sample is embedded once; then for each decoder layer i
-//   1. ForwardLayer(i) on a copy of the current hidden states, observing the input of each linear
-//      (q/k/v read one input and share one Hessian; gate/up likewise);
-//   2. every linear of layer i is quantized from those statistics (GPTQ; 8-bit ones by RTN) and
-//      swapped into the model — all linears of the layer see inputs of the model quantized up to
-//      layer i−1, as in GPTQ/AngelSlim (not re-collected after q/k/v are quantized);
-//   3. ForwardLayer(i) again, in place, with the quantized weights: layer i+1 sees what the
-//      quantized layers 0..i produce.
+// Order of work: every calibration sample is embedded once; then each decoder layer i runs over all
+// samples stage by stage, GPTQ's "true sequential" order (Model::ForwardLayerStaged):
+//   1. the input of a stage's linears (q/k/v share one input and one Hessian; o; gate/up share one;
+//      down) is observed for every sample;
+//   2. those linears are quantized from the statistics (GPTQ; 8-bit ones by RTN) and swapped in;
+//   3. the stage runs with the quantized weights, producing the next stage's input.
+// So every linear sees inputs of the model quantized up to itself (layers 0..i−1 and the earlier
+// stages of layer i), and runs once per sample: one forward pass in all.
 // Memory: the hidden states of the calibration set, one layer's Hessians, and the model held in fp16
 // (never a full FP32 copy). Embeddings, lm_head and any other tensor follow the PTQ plan (RTN).
 #pragma once
@@ -52,7 +52,7 @@ struct CalibratedLayers {
   std::map<std::string, CalibratedTensor> tensors;  // the decoder layers' linear weights
   int64_t samples = 0;
   int64_t tokens = 0;
-  double forward_seconds = 0;  // ForwardLayer, both passes
+  double forward_seconds = 0;  // the staged forward pass, without statistics and quantization
   double hessian_seconds = 0;  // XᵀX accumulation
   double quantize_seconds = 0;
   nlohmann::json ToJson() const;
