@@ -40,6 +40,41 @@ LLMC_X86_TARGET inline void ConvertRowScales(const RowLayout& l, int64_t r, int6
   }
 }
 
+// Rows of 576 2-bit codes are 144 bytes: two whole chunks and a 16-byte tail, which alone would cost
+// a full 64-byte step per row. MergedTail takes the tails (at most 16 bytes) of four rows as one
+// vector, row i in 128-bit lane i, against the tail chunk's activations broadcast to every lane, and
+// adds each row's part to acc[i]. lane_group and group0 are the tail chunk's; scales as RowDots'.
+template <int kBits, bool kOneGroup>
+LLMC_X86_TARGET inline void MergedTail(const uint8_t* p, int64_t row_bytes, int64_t tail, const int8_t* x, const float* xs,
+                                       __m512i lane_group, const float* scales, int64_t groups, __m512* acc) {
+  constexpr int m = kCodesPerByte<kBits>;
+  const __mmask16 in_tail = static_cast<__mmask16>((1u << tail) - 1);
+  __m512i codes = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(in_tail, p));
+  codes = _mm512_inserti32x4(codes, _mm_maskz_loadu_epi8(in_tail, p + row_bytes), 1);
+  codes = _mm512_inserti32x4(codes, _mm_maskz_loadu_epi8(in_tail, p + 2 * row_bytes), 2);
+  codes = _mm512_inserti32x4(codes, _mm_maskz_loadu_epi8(in_tail, p + 3 * row_bytes), 3);
+  const __m512i mask = _mm512_set1_epi8(static_cast<char>((1 << kBits) - 1));
+  __m512i dot[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+  for (int k = 0; k < m; ++k) {
+    const __m512i c = kBits == 8 ? codes : _mm512_and_si512(_mm512_srli_epi16(codes, k * kBits), mask);
+    dot[k & 1] = _mm512_dpbusd_epi32(dot[k & 1], c, _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + k * 64))));
+  }
+  const __m512 x_scale = _mm512_broadcast_f32x4(_mm_loadu_ps(xs));
+  __m512 part = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(dot[0], dot[1])), x_scale);
+  if constexpr (!kOneGroup) {
+    // Lane j (row j / 4, tail lane j % 4) takes scales[(j / 4) * groups + lane_group[j % 4]] of the 32
+    // floats at `scales` (the caller checks 3 * groups + 3 < 32); lanes past the tail take none.
+    const auto g = static_cast<int32_t>(groups);
+    const __m512i row_offset = _mm512_setr_epi32(0, 0, 0, 0, g, g, g, g, 2 * g, 2 * g, 2 * g, 2 * g, 3 * g, 3 * g, 3 * g, 3 * g);
+    const __m512i tail_lane = _mm512_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3);
+    const __m512i index = _mm512_add_epi32(row_offset, _mm512_permutexvar_epi32(tail_lane, lane_group));
+    const auto lanes_in_tail = static_cast<__mmask16>(((1u << (tail / 4)) - 1) * 0x1111u);
+    const __m512 w_scale = _mm512_maskz_permutex2var_ps(lanes_in_tail, _mm512_loadu_ps(scales), index, _mm512_loadu_ps(scales + 16));
+    part = _mm512_mul_ps(part, w_scale);
+  }
+  for (int i = 0; i < kRows; ++i) acc[i] = _mm512_add_ps(acc[i], _mm512_maskz_mov_ps(static_cast<__mmask16>(0xFu << (4 * i)), part));
+}
+
 // R rows (consecutive, R <= kRows) walked together: each 64-byte chunk's m activation vectors, lane
 // scales and lane-to-group index are loaded once for all R rows. out[i] = the row's
 // sum over lanes of weight scale * activation block scale * integer dot, minus its hoisted zeros.
@@ -56,7 +91,12 @@ LLMC_X86_TARGET inline void RowDots(const uint8_t* p, const Activations& xa, con
   const float* xs = xa.lane_scales.data();
   __m512 acc[R];
   for (int i = 0; i < R; ++i) acc[i] = _mm512_setzero_ps();
-  for (int64_t b = 0, k0 = 0; b < l.row_bytes; b += 64, x += 64 * m, xs += 16, k0 += 64 / kSubgroupBytes<kBits>) {
+  // Four rows' short tails go through MergedTail when the scales it permutes fit in 32 floats.
+  const int64_t tail = l.row_bytes % 64;
+  const bool merge_tail = R == kRows && tail > 0 && tail <= 16 && (kOneGroup || 3 * l.groups + 3 < 32);
+  const int64_t walked = merge_tail ? l.row_bytes - tail : l.row_bytes;
+  int64_t b = 0, k0 = 0;
+  for (; b < walked; b += 64, x += 64 * m, xs += 16, k0 += 64 / kSubgroupBytes<kBits>) {
     // The last chunk may be partial: its missing code bytes load as zero, and its lanes past the row
     // take no scale (so another row's scale, read past this one's groups, never enters).
     const int64_t left = l.row_bytes - b;
@@ -87,6 +127,12 @@ LLMC_X86_TARGET inline void RowDots(const uint8_t* p, const Activations& xa, con
       }
     }
   }
+  if (merge_tail) {
+    const int64_t group0 = k0 >> log2;
+    const __m512i first = _mm512_set1_epi32(static_cast<int32_t>(k0 - (group0 << log2)));
+    const __m512i lane_group = _mm512_srli_epi32(_mm512_add_epi32(first, lane_subgroup), log2);
+    MergedTail<kBits, kOneGroup>(p + b, l.row_bytes, tail, x, xs, lane_group, scales + group0, l.groups, acc);
+  }
   if constexpr (kOneGroup) {
     for (int i = 0; i < R; ++i) out[i] = scales[i] * _mm512_reduce_add_ps(acc[i]) - zs[i] * xq_group_sums[0];
     return;
@@ -102,16 +148,17 @@ LLMC_X86_TARGET inline void RowDots(const uint8_t* p, const Activations& xa, con
   }
 }
 
-// Rows [r0, r1): kRows at a time, then single rows; a row's arithmetic is the same either way, so
-// results do not depend on where a thread's range starts.
+// Rows [r0, r1): kRows at a time, then single rows. Which rows go four at a time depends only on r0
+// (the front's fixed 16-row work items), never on the thread count.
 template <int kBits, bool kOneGroup>
 LLMC_X86_TARGET void Rows(const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1) {
   const RowLayout l(*a.w);
-  // Padded so that a 16-float scale load from any group of the last row stays inside; kept per
-  // thread (a call has a work item per 16 rows: 3072 for the 49152-row LM head).
+  // Padded so that a 16-float scale load from any group of the last row, and MergedTail's 32-float
+  // load from the first row's last group, stay inside; kept per thread (a call has a work item per
+  // 16 rows: 3072 for the 49152-row LM head).
   thread_local std::vector<float> scales, zs;
-  scales.assign(static_cast<size_t>(kRows * l.groups + 16), 0.0f);
-  zs.assign(static_cast<size_t>(kRows * l.groups + 16), 0.0f);
+  scales.assign(static_cast<size_t>(kRows * l.groups + 32), 0.0f);
+  zs.assign(static_cast<size_t>(kRows * l.groups + 32), 0.0f);
   int64_t r = r0;
   for (; r + kRows <= r1; r += kRows) {
     ConvertRowScales(l, r, kRows, scales.data(), zs.data());
