@@ -22,7 +22,8 @@ std::atomic<bool> g_activation_int8{true};
 
 // Below this many weights a call is too short to pay for waking threads.
 constexpr int64_t kMinParallelWeights = 1 << 15;
-// Rows per GEMV work item: large enough to amortise per-item setup (unpack tables, scale buffer).
+// GEMV rows are split between threads in whole blocks of this many rows (a multiple of the kernels'
+// row groups: where a thread's rows start never changes how rows are grouped).
 constexpr int64_t kGemvRowBlock = 16;
 
 int ThreadsFor(const WeightTensor& w) { return w.numel() < kMinParallelWeights ? 1 : NumThreads(); }
@@ -126,17 +127,24 @@ void Gemv(const WeightTensor& w, const float* x, float* y) {
     x_group_sums = GroupSums(x, a.cols, gs, groups);
     a.x_group_sums = x_group_sums.data();
   }
+  // Each thread takes one contiguous run of whole kGemvRowBlock blocks and makes one kernel call for
+  // it (per-call setup once per thread, not per block). Runs start on block boundaries, so the
+  // kernels see the same row groupings whatever the thread count.
   const int64_t blocks = (a.rows + kGemvRowBlock - 1) / kGemvRowBlock;
-#pragma omp parallel for schedule(static) num_threads(ThreadsFor(w))
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t r0 = b * kGemvRowBlock;
-    const int64_t r1 = std::min(a.rows, r0 + kGemvRowBlock);
-    if (x86_isa != kernels::x86::Isa::kNone) {
-      kernels::x86::GemvRows(x86_isa, a, xa, r0, r1);
-    } else if (int8) {
-      kernels::GemvRowsInt8(a, r0, r1);
-    } else {
-      kernels::GemvRows(a, r0, r1);
+#pragma omp parallel num_threads(ThreadsFor(w))
+  {
+    const int64_t threads = omp_get_num_threads();
+    const int64_t t = omp_get_thread_num();
+    const int64_t r0 = blocks * t / threads * kGemvRowBlock;
+    const int64_t r1 = std::min(a.rows, blocks * (t + 1) / threads * kGemvRowBlock);
+    if (r0 < r1) {
+      if (x86_isa != kernels::x86::Isa::kNone) {
+        kernels::x86::GemvRows(x86_isa, a, xa, r0, r1);
+      } else if (int8) {
+        kernels::GemvRowsInt8(a, r0, r1);
+      } else {
+        kernels::GemvRows(a, r0, r1);
+      }
     }
   }
 }
