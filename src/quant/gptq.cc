@@ -6,7 +6,9 @@
 //   of the block with err·U_i,·, then the columns after the block with one GEMM.
 // Everything that depends on H alone is a GptqHessian, prepared once per layer input and shared by the
 // weights that read it. Rows are independent given U, so each block runs row-parallel (OpenMP); the
-// cross-block update is one GEMM. Group parameters come from QuantizeRtn (see gptq.h) — either all up front from the
+// cross-block update is one GEMM. The float products (that update, the output error, XᵀX) use the
+// runtime-dispatched MatMulF32: the library is built for baseline x86-64, where Eigen's float GEMM
+// runs at a fifth of the AVX2/AVX-512 kernel's speed. The factorization stays in double (Eigen). Group parameters come from QuantizeRtn (see gptq.h) — either all up front from the
 // original W (static groups; required with act-order so that groups stay contiguous in the original
 // column order the tensor is stored in) or when the group's first column is reached, from the
 // already-updated W (the paper's default).
@@ -19,6 +21,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "llmc/kernels.h"
 #include "quant/packing.h"
 
 namespace llmc {
@@ -29,6 +32,8 @@ using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::R
 using MatrixD = Eigen::MatrixXd;
 
 constexpr int kMaxDampIncreases = 8;
+// Columns quantized one by one before their error is pushed onto the rest of the lazy batch by a GEMM.
+constexpr int64_t kSubBlock = 32;
 
 Status CheckGptqOptions(const std::string& name, const GptqOptions& o) {
   if (o.spec.bits < 2 || o.spec.bits > 4) {
@@ -135,14 +140,15 @@ void InvertLowerInPlace(Eigen::Ref<MatrixD> l) {
 // exchange matrix): if r = L·Lᵀ then A = (P·L·P)(P·L·P)ᵀ with P·L·P upper, so U = (P·L·P)⁻¹ = P·L⁻¹·P.
 // One Cholesky and one triangular inverse (n³/3 each), where inverting A and factoring A⁻¹ costs
 // about 8n³/3. False when r is not positive definite.
-bool FactorInverseUpper(MatrixD& r, std::vector<float>& u) {
+bool FactorInverseUpper(MatrixD& r, std::vector<float>& u, std::vector<float>& ut) {
   const int64_t n = r.rows();
   Eigen::LLT<Eigen::Ref<MatrixD>> llt(r);  // in place: L in the lower triangle of r
   if (llt.info() != Eigen::Success) return false;
   InvertLowerInPlace(r);
   u.assign(static_cast<size_t>(n * n), 0.0f);
+  ut.assign(static_cast<size_t>(n * n), 0.0f);
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = i; j < n; ++j) u[i * n + j] = static_cast<float>(r(n - 1 - i, n - 1 - j));
+    for (int64_t j = i; j < n; ++j) u[i * n + j] = ut[j * n + i] = static_cast<float>(r(n - 1 - i, n - 1 - j));
   }
   return true;
 }
@@ -154,6 +160,13 @@ std::vector<int64_t> ActOrderPermutation(const std::vector<double>& diag, bool a
     std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return diag[a] > diag[b]; });
   }
   return perm;
+}
+
+// std::nearbyint for 0 ≤ x ≤ 255 (as in rtn.cc) without the library call it is on baseline x86-64 (no
+// SSE4.1 roundss): adding and subtracting 1.5·2²³ rounds half to even, exact for |x| < 2²².
+inline float RoundToNearestEven(float x) {
+  constexpr float kMagic = 12582912.0f;
+  return (x + kMagic) - kMagic;
 }
 
 // Quantizes columns [p0, p1) of the permuted W (all within block [p0, block_end)) row by row,
@@ -174,13 +187,29 @@ void QuantizeSpan(int64_t p0, int64_t p1, int64_t block_start, int64_t block_end
       const float s = t.scale[at];
       const float z = t.zero[at];
       const float inv = s == 0 ? 0.0f : 1.0f / s;
-      const float code = std::clamp(std::nearbyint(w[p] * inv + z), 0.0f, code_max);
+      const float code = RoundToNearestEven(std::clamp(w[p] * inv + z, 0.0f, code_max));
       codes[r * cols + c] = static_cast<uint8_t>(code);
       const float* u_row = u + p * cols;
       const float e_p = (w[p] - s * (code - z)) / u_row[p];
       e[p - block_start] = e_p;
       for (int64_t k = p + 1; k < block_end; ++k) w[k] -= e_p * u_row[k];
     }
+  }
+}
+
+// wp[:, c0:c1] −= E[:, k0:k1]·U[k0:k1, c0:c1], the error of positions [k0, k1) of the block starting
+// at b0 pushed onto columns [c0, c1): MatMulF32's a·bᵀ with a = those columns of err and b = Uᵀ[c0:c1, k0:k1].
+void SubtractUpdate(const std::vector<float>& err, int64_t block, int64_t b0, const float* ut, int64_t k0,
+                    int64_t k1, int64_t c0, int64_t c1, RowMatrixF& wp, std::vector<float>& update) {
+  const int64_t rows = wp.rows();
+  const int64_t cols = wp.cols();
+  const int64_t n = c1 - c0;
+  MatMulF32(err.data() + (k0 - b0), block, ut + c0 * cols + k0, cols, update.data(), n, rows, n, k1 - k0);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    float* w = wp.data() + r * cols + c0;
+    const float* d = update.data() + r * n;
+    for (int64_t c = 0; c < n; ++c) w[c] -= d[c];
   }
 }
 
@@ -202,28 +231,51 @@ WeightTensor PackResult(const WeightTensor& dense, const QuantSpec& spec, const 
   return out;
 }
 
-// ‖W − Ŵ‖/‖W‖ and tr(ΔHΔᵀ)/tr(WHWᵀ) with the undamped Hessian, from one product [W; Δ]·H.
+// Adds m_r·H·m_rᵀ of each row of m [rows][cols] to forms[r], H symmetric [cols][cols], from H's lower
+// triangle only (half the flops of m·H): per block J of columns, 2·⟨m_{<J}·H_{<J,J}, m_J⟩ for the part
+// left of the diagonal block and ⟨m_J·H_JJ, m_J⟩ for the block itself.
+void AddQuadraticForms(const float* m, int64_t rows, int64_t cols, const float* h, std::vector<double>& forms) {
+  constexpr int64_t kBlock = 128;
+  std::vector<float> product(static_cast<size_t>(rows * kBlock));
+  for (int64_t j0 = 0; j0 < cols; j0 += kBlock) {
+    const int64_t nb = std::min(kBlock, cols - j0);
+    for (const bool diagonal : {false, true}) {
+      if (!diagonal && j0 == 0) continue;
+      // a = m's columns [0, j0) or [j0, j0 + nb); b = H's rows [j0, j0 + nb), the same columns.
+      const int64_t k0 = diagonal ? j0 : 0;
+      const int64_t k = diagonal ? nb : j0;
+      MatMulF32(m + k0, cols, h + j0 * cols + k0, cols, product.data(), nb, rows, nb, k);
+      const double weight = diagonal ? 1.0 : 2.0;
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < rows; ++r) {
+        double sum = 0;
+        for (int64_t j = 0; j < nb; ++j) sum += static_cast<double>(product[r * nb + j]) * m[r * cols + j0 + j];
+        forms[r] += weight * sum;
+      }
+    }
+  }
+}
+
+// ‖W − Ŵ‖/‖W‖ and tr(ΔHΔᵀ)/tr(WHWᵀ) with the undamped Hessian, from the quadratic forms of [W; Δ].
 void MeasureErrors(const std::vector<float>& original, const WeightTensor& q, const std::vector<float>& h,
                    GptqStats& stats) {
   const int64_t rows = q.rows();
   const int64_t cols = q.cols();
   const std::vector<float> deq = DequantizeToFloat(q);
-  RowMatrixF stacked(2 * rows, cols);  // W on top, Δ = W − Ŵ below
+  std::vector<float> stacked(static_cast<size_t>(2 * rows * cols));  // W on top, Δ = W − Ŵ below
   double w_norm2 = 0, d_norm2 = 0;
   for (int64_t i = 0; i < rows * cols; ++i) {
     const float d = original[i] - deq[i];
-    stacked.data()[i] = original[i];
-    stacked.data()[rows * cols + i] = d;
+    stacked[i] = original[i];
+    stacked[rows * cols + i] = d;
     w_norm2 += static_cast<double>(original[i]) * original[i];
     d_norm2 += static_cast<double>(d) * d;
   }
   stats.weight_rel_error = w_norm2 > 0 ? std::sqrt(d_norm2 / w_norm2) : 0.0;
-  const RowMatrixF product = stacked * Eigen::Map<const RowMatrixF>(h.data(), cols, cols);
-  double out_ref = 0, out_err = 0;
-  for (int64_t i = 0; i < rows * cols; ++i) {
-    out_ref += static_cast<double>(stacked.data()[i]) * product.data()[i];
-    out_err += static_cast<double>(stacked.data()[rows * cols + i]) * product.data()[rows * cols + i];
-  }
+  std::vector<double> forms(static_cast<size_t>(2 * rows), 0.0);
+  AddQuadraticForms(stacked.data(), 2 * rows, cols, h.data(), forms);
+  const double out_ref = std::accumulate(forms.begin(), forms.begin() + rows, 0.0);
+  const double out_err = std::accumulate(forms.begin() + rows, forms.end(), 0.0);
   stats.output_rel_error = out_ref > 0 ? out_err / out_ref : 0.0;
 }
 
@@ -234,13 +286,16 @@ HessianAccumulator::HessianAccumulator(int64_t cols)
 
 void HessianAccumulator::Add(const float* x, int64_t n_tokens) {
   if (n_tokens <= 0) return;
-  Eigen::Map<const RowMatrixF> xm(x, n_tokens, cols_);
-  Eigen::Map<Eigen::MatrixXf> s(scratch_.data(), cols_, cols_);
-  // One symmetric rank-k update in float per call (a few hundred tokens: half the flops of a full
-  // GEMM), added into the double total: the float sums stay short, the long sum over all calibration
-  // tokens is in double. Only the lower triangle is kept; Hessian() mirrors it.
-  s.setZero();
-  s.selfadjointView<Eigen::Lower>().rankUpdate(xm.transpose());
+  // One float GEMM per call, XᵀX = a·bᵀ with a = b = Xᵀ: twice the flops of a symmetric rank-k
+  // update, but on the runtime-dispatched SIMD kernel rather than Eigen on baseline x86-64. Added into
+  // the double total: the float sums stay short (one call's tokens), the long sum over all calibration
+  // tokens is in double. The product is exactly symmetric (each output is one FMA chain over the
+  // tokens in order), so only the lower triangle is kept; Hessian() mirrors it.
+  xt_.resize(static_cast<size_t>(cols_ * n_tokens));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t c = 0; c < cols_; ++c) xt_[c * n_tokens + t] = x[t * cols_ + c];
+  }
+  MatMulF32(xt_.data(), n_tokens, xt_.data(), n_tokens, scratch_.data(), cols_, cols_, cols_, n_tokens);
   for (int64_t j = 0; j < cols_; ++j) {
     for (int64_t i = j; i < cols_; ++i) xtx_[j * cols_ + i] += static_cast<double>(scratch_[j * cols_ + i]);
   }
@@ -302,7 +357,7 @@ Result<GptqHessian> GptqHessian::Prepare(const std::string& name, const std::vec
   for (int attempt = 0; attempt <= kMaxDampIncreases; ++attempt, lambda *= 10) {
     MatrixD damped = reversed;
     damped.diagonal().array() += lambda * mean_diag;
-    if (!FactorInverseUpper(damped, out.u_)) continue;
+    if (!FactorInverseUpper(damped, out.u_, out.ut_)) continue;
     out.damp_ = lambda;
     return out;
   }
@@ -342,13 +397,14 @@ Result<GptqResult> QuantizeGptq(const WeightTensor& dense, const GptqHessian& he
     for (int64_t i = 0; i < cols; ++i) wp(r, i) = w[r * cols + perm[i]];
   }
   const float* u = hessian.u().data();
-  Eigen::Map<const RowMatrixF> u_map(u, cols, cols);
+  const float* ut = hessian.u_transposed().data();
 
   // Blocks hold whole groups, so a group's columns all see the same in-block updates before its
   // parameters are chosen (dynamic groups).
   const int64_t block = gs >= options.block_size ? gs : options.block_size / gs * gs;
   std::vector<float> err(static_cast<size_t>(rows * block));
   std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
+  std::vector<float> update(static_cast<size_t>(rows * cols));
   for (int64_t b0 = 0; b0 < cols; b0 += block) {
     const int64_t b1 = std::min(cols, b0 + block);
     const int64_t span = options.static_groups ? b1 - b0 : gs;
@@ -358,12 +414,15 @@ Result<GptqResult> QuantizeGptq(const WeightTensor& dense, const GptqHessian& he
         LLMC_RETURN_IF_ERROR(
             ChooseGroupParams(dense.name, wp.data(), rows, cols, p0, p1 - p0, options, importance, table));
       }
-      QuantizeSpan(p0, p1, b0, b1, block, u, perm, table, gs, options.spec.bits, wp, err, codes);
+      // Column by column only within sub-blocks; each sub-block's error reaches the rest of the block
+      // by one GEMM (the same updates, most of their flops on the SIMD kernel).
+      for (int64_t s0 = p0; s0 < p1; s0 += kSubBlock) {
+        const int64_t s1 = std::min(p1, s0 + kSubBlock);
+        QuantizeSpan(s0, s1, b0, s1, block, u, perm, table, gs, options.spec.bits, wp, err, codes);
+        if (s1 < b1) SubtractUpdate(err, block, b0, ut, s0, s1, s1, b1, wp, update);
+      }
     }
-    if (b1 < cols) {
-      Eigen::Map<RowMatrixF> e(err.data(), rows, block);
-      wp.rightCols(cols - b1).noalias() -= e.leftCols(b1 - b0) * u_map.block(b0, b1, b1 - b0, cols - b1);
-    }
+    if (b1 < cols) SubtractUpdate(err, block, b0, ut, b0, b1, b1, cols, wp, update);
   }
   GptqResult result;
   result.tensor = PackResult(dense, options.spec, codes, table);

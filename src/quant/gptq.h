@@ -36,6 +36,7 @@ class HessianAccumulator {
   int64_t cols_;
   int64_t tokens_ = 0;
   std::vector<double> xtx_;      // [cols][cols], lower triangle filled
+  std::vector<float> xt_;        // one call's Xᵀ [cols][n_tokens]
   std::vector<float> scratch_;   // one call's XᵀX in float before it is added in double
 };
 
@@ -70,6 +71,8 @@ class GptqHessian {
   const std::vector<int64_t>& permutation() const { return perm_; }
   // Upper triangular U [cols][cols] row-major in processing order, UᵀU = (P·H·Pᵀ + λ·mean(diag H)·I)⁻¹.
   const std::vector<float>& u() const { return u_; }
+  // Uᵀ, row-major: the lazy-batch update reads U's blocks as the transposed operand of MatMulF32.
+  const std::vector<float>& u_transposed() const { return ut_; }
   // The undamped H as given, [cols][cols] row-major in the original order (for the output error).
   const std::vector<float>& hessian() const { return h_; }
   // diag H / 2 = mean x² per input column, the activation importance of each column.
@@ -83,6 +86,7 @@ class GptqHessian {
   std::vector<int64_t> dead_;
   std::vector<int64_t> perm_;
   std::vector<float> u_;
+  std::vector<float> ut_;
   std::vector<float> h_;
   std::vector<float> importance_;
 };
