@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "llmc/kernels.h"
 #include "llmc/progress.h"
 
 namespace llmc {
@@ -26,7 +27,9 @@ struct Replay {
 };
 
 void LogSoftmaxRows(std::vector<float>& logits, int64_t vocab) {
-  for (size_t r = 0; r < logits.size() / vocab; ++r) {
+  const auto rows = static_cast<int64_t>(logits.size()) / vocab;
+#pragma omp parallel for schedule(static) num_threads(NumThreads())
+  for (int64_t r = 0; r < rows; ++r) {
     float* row = logits.data() + r * vocab;
     float max = row[0];
     for (int64_t v = 1; v < vocab; ++v) max = std::max(max, row[v]);
@@ -77,13 +80,23 @@ Result<Replay> PrepareReplay(Model& model, const CalibrationSet& calib) {
 
 // Mean KL(base ‖ current) per token with the model as it is now, replayed from layer `from`.
 Result<double> MeanKl(Model& model, const Replay& r, int64_t from) {
+  const int64_t vocab = model.config().vocab_size;
   double kl = 0;
   for (size_t s = 0; s < r.segments.size(); ++s) {
     LLMC_ASSIGN_OR_RETURN(std::vector<float> lq, RunToLogprobs(model, from, r.layer_inputs[from][s]));
     const std::vector<float>& lp = r.base_logprobs[s];
-    for (size_t i = 0; i < lp.size(); ++i) {
-      kl += std::exp(static_cast<double>(lp[i])) * (static_cast<double>(lp[i]) - lq[i]);
+    const auto rows = static_cast<int64_t>(lp.size()) / vocab;
+    // Per-token sums in parallel, added in token order: the same total for every thread count.
+    std::vector<double> token_kl(static_cast<size_t>(rows));
+#pragma omp parallel for schedule(static) num_threads(NumThreads())
+    for (int64_t t = 0; t < rows; ++t) {
+      double sum = 0;
+      for (int64_t v = t * vocab; v < (t + 1) * vocab; ++v) {
+        sum += std::exp(static_cast<double>(lp[v])) * (static_cast<double>(lp[v]) - lq[v]);
+      }
+      token_kl[static_cast<size_t>(t)] = sum;
     }
+    for (double k : token_kl) kl += k;
   }
   return std::max(0.0, kl / static_cast<double>(r.tokens));
 }
