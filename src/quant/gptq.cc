@@ -7,19 +7,21 @@
 // Everything that depends on H alone is a GptqHessian, prepared once per layer input and shared by the
 // weights that read it. Rows are independent given U, so each block runs row-parallel (OpenMP); the
 // cross-block update is one GEMM. The float products (that update, the output error, XᵀX) use the
-// runtime-dispatched MatMulF32: the library is built for baseline x86-64, where Eigen's float GEMM
-// runs at a fifth of the AVX2/AVX-512 kernel's speed. The factorization stays in double (Eigen). Group parameters come from QuantizeRtn (see gptq.h) — either all up front from the
+// runtime-dispatched MatMulF32: the library is built for baseline x86-64, where Eigen's GEMMs run at
+// a fifth of the AVX2/AVX-512 kernel's speed; so does the factorization, in float like the reference
+// implementations. Group parameters come from QuantizeRtn (see gptq.h) — either all up front from the
 // original W (static groups; required with act-order so that groups stay contiguous in the original
 // column order the tensor is stored in) or when the group's first column is reached, from the
 // already-updated W (the paper's default).
 #include "quant/gptq.h"
 
-#include <Eigen/Cholesky>
 #include <Eigen/Core>
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+
+#include <omp.h>
 
 #include "llmc/kernels.h"
 #include "quant/packing.h"
@@ -29,11 +31,8 @@ namespace llmc {
 namespace {
 
 using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using MatrixD = Eigen::MatrixXd;
 
 constexpr int kMaxDampIncreases = 8;
-// Columns quantized one by one before their error is pushed onto the rest of the lazy batch by a GEMM.
-constexpr int64_t kSubBlock = 32;
 
 Status CheckGptqOptions(const std::string& name, const GptqOptions& o) {
   if (o.spec.bits < 2 || o.spec.bits > 4) {
@@ -114,41 +113,85 @@ Status ChooseGroupParams(const std::string& name, const float* w, int64_t rows, 
   return Status::OK();
 }
 
-// Inverts the lower triangular `l` in place (its strict upper part is ignored and left as it was) in
-// n³/3 flops, a third of a triangular solve against the identity, by recursing on
-// [A 0; C D]⁻¹ = [A⁻¹ 0; −D⁻¹·C·A⁻¹ D⁻¹]: one triangular solve and one triangular product per level.
-void InvertLowerInPlace(Eigen::Ref<MatrixD> l) {
-  const Eigen::Index n = l.rows();
-  constexpr Eigen::Index kDirect = 48;  // below this the recursion costs more than it saves
+// Cholesky factor L (A = L·Lᵀ) and its inverse of the n×n block of row-major float matrices at `a`
+// and `inv` (rows ld apart; only a's lower triangle is read, L overwrites it; inv's block must be zero
+// above its diagonal on entry). Recursing on halves, [A11 ·; A21 A22]:
+//   L11 and L11⁻¹ of A11;  L21 = A21·L11⁻ᵀ;  L22 and L22⁻¹ of A22 − L21·L21ᵀ;  (L⁻¹)21 = −L22⁻¹·L21·L11⁻¹,
+// the four products (2n³/3 multiply-adds in all, twice a Cholesky plus a triangular inverse) as
+// MatMulF32 GEMMs; blocks of kDirect columns are factored and inverted with double sums. Float, like
+// the reference GPTQ implementations (fp32 Cholesky and inverse); measured on a SmolLM2-shaped
+// Hessian (condition ~2e4): 5e-5 of the largest entry from the double result. False when a pivot is
+// not positive (A not positive definite at float precision).
+bool CholeskyWithInverse(float* a, float* inv, int64_t n, int64_t ld, std::vector<float>& scratch) {
+  constexpr int64_t kDirect = 64;
   if (n <= kDirect) {
-    MatrixD inverse = MatrixD::Identity(n, n);
-    l.triangularView<Eigen::Lower>().solveInPlace(inverse);
-    l.triangularView<Eigen::Lower>() = inverse;
-    return;
+    for (int64_t j = 0; j < n; ++j) {
+      double d = a[j * ld + j];
+      for (int64_t k = 0; k < j; ++k) d -= static_cast<double>(a[j * ld + k]) * a[j * ld + k];
+      if (!(d > 0) || !std::isfinite(d)) return false;
+      const double pivot = std::sqrt(d);
+      a[j * ld + j] = static_cast<float>(pivot);
+      for (int64_t i = j + 1; i < n; ++i) {
+        double v = a[i * ld + j];
+        for (int64_t k = 0; k < j; ++k) v -= static_cast<double>(a[i * ld + k]) * a[j * ld + k];
+        a[i * ld + j] = static_cast<float>(v / pivot);
+      }
+    }
+    for (int64_t c = 0; c < n; ++c) {  // forward substitution against the identity, column by column
+      for (int64_t i = c; i < n; ++i) {
+        double v = i == c ? 1.0 : 0.0;
+        for (int64_t k = c; k < i; ++k) v -= static_cast<double>(a[i * ld + k]) * inv[k * ld + c];
+        inv[i * ld + c] = static_cast<float>(v / a[i * ld + i]);
+      }
+    }
+    return true;
   }
-  const Eigen::Index h = n / 2;
-  auto a = l.topLeftCorner(h, h);
-  auto c = l.bottomLeftCorner(n - h, h);
-  auto d = l.bottomRightCorner(n - h, n - h);
-  d.triangularView<Eigen::Lower>().solveInPlace(c);  // D⁻¹·C, before D is inverted
-  InvertLowerInPlace(a);
-  c = -(c * a.triangularView<Eigen::Lower>());
-  InvertLowerInPlace(d);
+  const int64_t h = n / 2;
+  const int64_t m = n - h;
+  float* a21 = a + h * ld;
+  float* a22 = a21 + h;
+  float* inv21 = inv + h * ld;
+  float* inv22 = inv21 + h;
+  if (!CholeskyWithInverse(a, inv, h, ld, scratch)) return false;
+  if (static_cast<int64_t>(scratch.size()) < 2 * m * m) scratch.resize(static_cast<size_t>(2 * m * m));
+  float* t0 = scratch.data();
+  float* t1 = t0 + m * m;
+  MatMulF32(a21, ld, inv, ld, t0, h, m, h, h);  // L21 = A21·L11⁻ᵀ
+  for (int64_t i = 0; i < m; ++i) std::copy_n(t0 + i * h, h, a21 + i * ld);
+  MatMulF32(a21, ld, a21, ld, t0, m, m, m, h);  // L21·L21ᵀ, subtracted from A22's lower triangle
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j <= i; ++j) a22[i * ld + j] -= t0[i * m + j];
+  }
+  if (!CholeskyWithInverse(a22, inv22, m, ld, scratch)) return false;
+  t0 = scratch.data();  // the recursion may have grown (moved) the scratch
+  t1 = t0 + m * m;
+  for (int64_t i = 0; i < h; ++i) {  // t1 = (L11⁻¹)ᵀ, MatMulF32's b for L21·L11⁻¹
+    for (int64_t j = 0; j < h; ++j) t1[j * h + i] = inv[i * ld + j];
+  }
+  MatMulF32(a21, ld, t1, h, t0, h, m, h, h);  // T = L21·L11⁻¹
+  for (int64_t i = 0; i < m; ++i) {  // t1 = −Tᵀ, the b for L22⁻¹·(−T)
+    for (int64_t j = 0; j < h; ++j) t1[j * m + i] = -t0[i * h + j];
+  }
+  MatMulF32(inv22, ld, t1, m, inv21, ld, m, h, m);
+  return true;
 }
 
-// U, upper triangular with UᵀU = A⁻¹, for the damped Hessian A given reversed (r = P·A·P, P the
-// exchange matrix): if r = L·Lᵀ then A = (P·L·P)(P·L·P)ᵀ with P·L·P upper, so U = (P·L·P)⁻¹ = P·L⁻¹·P.
-// One Cholesky and one triangular inverse (n³/3 each), where inverting A and factoring A⁻¹ costs
-// about 8n³/3. False when r is not positive definite.
-bool FactorInverseUpper(MatrixD& r, std::vector<float>& u, std::vector<float>& ut) {
-  const int64_t n = r.rows();
-  Eigen::LLT<Eigen::Ref<MatrixD>> llt(r);  // in place: L in the lower triangle of r
-  if (llt.info() != Eigen::Success) return false;
-  InvertLowerInPlace(r);
+// U, upper triangular with UᵀU = A⁻¹, from r = P·A·P (A the damped Hessian in processing order, P the
+// exchange matrix), row-major [n][n]: if r = L·Lᵀ then A = (P·L·P)(P·L·P)ᵀ with P·L·P upper, so
+// U = (P·L·P)⁻¹ = P·L⁻¹·P. One Cholesky and one triangular inverse, where inverting A and then
+// factoring A⁻¹ costs about four times the flops. False when r is not positive definite.
+bool FactorInverseUpper(std::vector<float>& r, int64_t n, std::vector<float>& u, std::vector<float>& ut) {
+  std::vector<float> inverse(static_cast<size_t>(n * n), 0.0f);
+  std::vector<float> scratch;
+  if (!CholeskyWithInverse(r.data(), inverse.data(), n, n, scratch)) return false;
   u.assign(static_cast<size_t>(n * n), 0.0f);
   ut.assign(static_cast<size_t>(n * n), 0.0f);
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = i; j < n; ++j) u[i * n + j] = ut[j * n + i] = static_cast<float>(r(n - 1 - i, n - 1 - j));
+    const float* row = inverse.data() + (n - 1 - i) * n;
+    for (int64_t j = i; j < n; ++j) u[i * n + j] = row[n - 1 - j];
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    for (int64_t i = 0; i <= j; ++i) ut[j * n + i] = u[i * n + j];
   }
   return true;
 }
@@ -169,47 +212,65 @@ inline float RoundToNearestEven(float x) {
   return (x + kMagic) - kMagic;
 }
 
-// Quantizes columns [p0, p1) of the permuted W (all within block [p0, block_end)) row by row,
-// pushing each column's error onto the rest of the block and recording it in err [rows][block].
-void QuantizeSpan(int64_t p0, int64_t p1, int64_t block_start, int64_t block_end, int64_t block, const float* u,
-                  const std::vector<int64_t>& perm, const GroupTable& t, int64_t group_size, int bits,
-                  RowMatrixF& wp, std::vector<float>& err, std::vector<uint8_t>& codes) {
-  const int64_t rows = wp.rows();
-  const int64_t cols = wp.cols();
-  const float code_max = static_cast<float>((1 << bits) - 1);
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    float* w = wp.data() + r * cols;
-    float* e = err.data() + r * block;
+// One weight's GPTQ loop: W in processing order, each row's errors in the current block, the codes.
+struct GptqLoop {
+  const float* u;                     // U [cols][cols]
+  const float* ut;                    // Uᵀ
+  const std::vector<int64_t>* perm;
+  const GroupTable* table;
+  int64_t group_size;
+  int bits;
+  int64_t block;                      // columns per lazy batch
+  RowMatrixF wp;                      // [rows][cols], permuted
+  std::vector<float> err;             // [rows][block]
+  std::vector<float> update;          // [rows][cols after the block]
+  std::vector<uint8_t> codes;         // [rows][cols], original order
+};
+
+// Quantizes columns [p0, p1) of block [b0, b1) for rows [r0, r1), pushing each column's error onto
+// the rest of the block. A span that ends the block then pushes the block's error onto every later
+// column, wp[:, b1:] −= E·U[b0:b1, b1:], by one GEMM over these rows (MatMulF32's a·bᵀ with
+// b = Uᵀ[b1:, b0:b1]; single-threaded inside the caller's parallel region).
+void QuantizeRows(GptqLoop& s, int64_t r0, int64_t r1, int64_t p0, int64_t p1, int64_t b0, int64_t b1) {
+  const int64_t cols = s.wp.cols();
+  const GroupTable& t = *s.table;
+  const float code_max = static_cast<float>((1 << s.bits) - 1);
+  for (int64_t r = r0; r < r1; ++r) {
+    float* w = s.wp.data() + r * cols;
+    float* e = s.err.data() + r * s.block;
     for (int64_t p = p0; p < p1; ++p) {
-      const int64_t c = perm[p];
-      const int64_t at = r * t.groups + c / group_size;
-      const float s = t.scale[at];
+      const int64_t c = (*s.perm)[p];
+      const int64_t at = r * t.groups + c / s.group_size;
+      const float scale = t.scale[at];
       const float z = t.zero[at];
-      const float inv = s == 0 ? 0.0f : 1.0f / s;
+      const float inv = scale == 0 ? 0.0f : 1.0f / scale;
       const float code = RoundToNearestEven(std::clamp(w[p] * inv + z, 0.0f, code_max));
-      codes[r * cols + c] = static_cast<uint8_t>(code);
-      const float* u_row = u + p * cols;
-      const float e_p = (w[p] - s * (code - z)) / u_row[p];
-      e[p - block_start] = e_p;
-      for (int64_t k = p + 1; k < block_end; ++k) w[k] -= e_p * u_row[k];
+      s.codes[r * cols + c] = static_cast<uint8_t>(code);
+      const float* u_row = s.u + p * cols;
+      const float e_p = (w[p] - scale * (code - z)) / u_row[p];
+      e[p - b0] = e_p;
+      for (int64_t k = p + 1; k < b1; ++k) w[k] -= e_p * u_row[k];
     }
+  }
+  if (p1 < b1 || b1 == cols || r0 == r1) return;
+  const int64_t rest = cols - b1;
+  float* update = s.update.data() + r0 * rest;
+  MatMulF32(s.err.data() + r0 * s.block, s.block, s.ut + b1 * cols + b0, cols, update, rest, r1 - r0, rest, b1 - b0);
+  for (int64_t r = r0; r < r1; ++r) {
+    float* w = s.wp.data() + r * cols + b1;
+    const float* d = update + (r - r0) * rest;
+    for (int64_t c = 0; c < rest; ++c) w[c] -= d[c];
   }
 }
 
-// wp[:, c0:c1] −= E[:, k0:k1]·U[k0:k1, c0:c1], the error of positions [k0, k1) of the block starting
-// at b0 pushed onto columns [c0, c1): MatMulF32's a·bᵀ with a = those columns of err and b = Uᵀ[c0:c1, k0:k1].
-void SubtractUpdate(const std::vector<float>& err, int64_t block, int64_t b0, const float* ut, int64_t k0,
-                    int64_t k1, int64_t c0, int64_t c1, RowMatrixF& wp, std::vector<float>& update) {
-  const int64_t rows = wp.rows();
-  const int64_t cols = wp.cols();
-  const int64_t n = c1 - c0;
-  MatMulF32(err.data() + (k0 - b0), block, ut + c0 * cols + k0, cols, update.data(), n, rows, n, k1 - k0);
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    float* w = wp.data() + r * cols + c0;
-    const float* d = update.data() + r * n;
-    for (int64_t c = 0; c < n; ++c) w[c] -= d[c];
+// Runs f(r0, r1) on contiguous row ranges, one per thread of one parallel region.
+template <class F>
+void ForRowRanges(int64_t rows, const F& f) {
+#pragma omp parallel
+  {
+    const int64_t t = omp_get_thread_num();
+    const int64_t n = omp_get_num_threads();
+    f(rows * t / n, rows * (t + 1) / n);
   }
 }
 
@@ -246,7 +307,6 @@ void AddQuadraticForms(const float* m, int64_t rows, int64_t cols, const float* 
       const int64_t k = diagonal ? nb : j0;
       MatMulF32(m + k0, cols, h + j0 * cols + k0, cols, product.data(), nb, rows, nb, k);
       const double weight = diagonal ? 1.0 : 2.0;
-#pragma omp parallel for schedule(static)
       for (int64_t r = 0; r < rows; ++r) {
         double sum = 0;
         for (int64_t j = 0; j < nb; ++j) sum += static_cast<double>(product[r * nb + j]) * m[r * cols + j0 + j];
@@ -346,18 +406,20 @@ Result<GptqHessian> GptqHessian::Prepare(const std::string& name, const std::vec
   out.perm_ = ActOrderPermutation(diag, options.act_order);
   const double mean_diag = std::accumulate(diag.begin(), diag.end(), 0.0) / static_cast<double>(cols);
 
-  // r = P·(permuted H)·P, P the reversal, column by column (H is symmetric: read along its rows).
-  MatrixD reversed(cols, cols);
-  for (int64_t j = 0; j < cols; ++j) {
-    const double* h_row = hessian.data() + out.perm_[cols - 1 - j] * cols;
-    for (int64_t i = 0; i < cols; ++i) reversed(i, j) = h_row[out.perm_[cols - 1 - i]];
+  // r = P·(permuted H)·P, P the reversal, row-major (only the lower triangle is read).
+  std::vector<float> reversed(n * n);
+  for (int64_t i = 0; i < cols; ++i) {
+    const double* h_row = hessian.data() + out.perm_[cols - 1 - i] * cols;
+    for (int64_t j = 0; j <= i; ++j) reversed[i * cols + j] = static_cast<float>(h_row[out.perm_[cols - 1 - j]]);
   }
-  for (int64_t i = 0; i < cols; ++i) reversed(i, i) = diag[out.perm_[cols - 1 - i]];
+  std::vector<float> damped(n * n);
   double lambda = options.damp;
   for (int attempt = 0; attempt <= kMaxDampIncreases; ++attempt, lambda *= 10) {
-    MatrixD damped = reversed;
-    damped.diagonal().array() += lambda * mean_diag;
-    if (!FactorInverseUpper(damped, out.u_, out.ut_)) continue;
+    damped = reversed;
+    for (int64_t i = 0; i < cols; ++i) {
+      damped[i * cols + i] = static_cast<float>(diag[out.perm_[cols - 1 - i]] + lambda * mean_diag);
+    }
+    if (!FactorInverseUpper(damped, cols, out.u_, out.ut_)) continue;
     out.damp_ = lambda;
     return out;
   }
@@ -396,34 +458,35 @@ Result<GptqResult> QuantizeGptq(const WeightTensor& dense, const GptqHessian& he
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t i = 0; i < cols; ++i) wp(r, i) = w[r * cols + perm[i]];
   }
-  const float* u = hessian.u().data();
-  const float* ut = hessian.u_transposed().data();
-
-  // Blocks hold whole groups, so a group's columns all see the same in-block updates before its
-  // parameters are chosen (dynamic groups).
-  const int64_t block = gs >= options.block_size ? gs : options.block_size / gs * gs;
-  std::vector<float> err(static_cast<size_t>(rows * block));
-  std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
-  std::vector<float> update(static_cast<size_t>(rows * cols));
-  for (int64_t b0 = 0; b0 < cols; b0 += block) {
-    const int64_t b1 = std::min(cols, b0 + block);
-    const int64_t span = options.static_groups ? b1 - b0 : gs;
-    for (int64_t p0 = b0; p0 < b1; p0 += span) {
-      const int64_t p1 = std::min(b1, p0 + span);
-      if (!options.static_groups) {
-        LLMC_RETURN_IF_ERROR(
-            ChooseGroupParams(dense.name, wp.data(), rows, cols, p0, p1 - p0, options, importance, table));
+  GptqLoop loop{hessian.u().data(), hessian.u_transposed().data(), &perm, &table, gs, options.spec.bits,
+                // Blocks hold whole groups, so a group's columns all see the same in-block updates
+                // before its parameters are chosen (dynamic groups).
+                gs >= options.block_size ? gs : options.block_size / gs * gs, std::move(wp), {}, {}, {}};
+  const int64_t block = loop.block;
+  loop.err.resize(static_cast<size_t>(rows * block));
+  loop.update.resize(static_cast<size_t>(rows * std::max<int64_t>(0, cols - block)));
+  loop.codes.resize(static_cast<size_t>(rows * cols));
+  if (options.static_groups) {
+    // Rows are independent given U and the groups: one parallel region runs every block, with no
+    // barrier between blocks (many short regions cost more than the work on a loaded 2-core machine).
+    ForRowRanges(rows, [&](int64_t r0, int64_t r1) {
+      for (int64_t b0 = 0; b0 < cols; b0 += block) {
+        const int64_t b1 = std::min(cols, b0 + block);
+        QuantizeRows(loop, r0, r1, b0, b1, b0, b1);
       }
-      // Column by column only within sub-blocks; each sub-block's error reaches the rest of the block
-      // by one GEMM (the same updates, most of their flops on the SIMD kernel).
-      for (int64_t s0 = p0; s0 < p1; s0 += kSubBlock) {
-        const int64_t s1 = std::min(p1, s0 + kSubBlock);
-        QuantizeSpan(s0, s1, b0, s1, block, u, perm, table, gs, options.spec.bits, wp, err, codes);
-        if (s1 < b1) SubtractUpdate(err, block, b0, ut, s0, s1, s1, b1, wp, update);
+    });
+  } else {
+    for (int64_t b0 = 0; b0 < cols; b0 += block) {
+      const int64_t b1 = std::min(cols, b0 + block);
+      for (int64_t p0 = b0; p0 < b1; p0 += gs) {
+        const int64_t p1 = std::min(b1, p0 + gs);
+        LLMC_RETURN_IF_ERROR(
+            ChooseGroupParams(dense.name, loop.wp.data(), rows, cols, p0, p1 - p0, options, importance, table));
+        ForRowRanges(rows, [&](int64_t r0, int64_t r1) { QuantizeRows(loop, r0, r1, p0, p1, b0, b1); });
       }
     }
-    if (b1 < cols) SubtractUpdate(err, block, b0, ut, b0, b1, b1, cols, wp, update);
   }
+  const std::vector<uint8_t>& codes = loop.codes;
   GptqResult result;
   result.tensor = PackResult(dense, options.spec, codes, table);
   result.stats.damp = hessian.damp();
