@@ -41,38 +41,61 @@ LLMC_X86_TARGET inline void ConvertRowScales(const RowLayout& l, int64_t r, int6
 }
 
 // Rows of 576 2-bit codes are 144 bytes: two whole chunks and a 16-byte tail, which alone would cost
-// a full 64-byte step per row. MergedTail takes the tails (at most 16 bytes) of four rows as one
-// vector, row i in 128-bit lane i, against the tail chunk's activations broadcast to every lane, and
-// adds each row's part to acc[i]. lane_group and group0 are the tail chunk's; scales as RowDots'.
-template <int kBits, bool kOneGroup>
+// a full 64-byte step per row (576 4-bit codes: a 32-byte tail). MergedTail takes the tails of
+// 64 / kSpan rows (kSpan = 16 or 32 bytes, at least the tail) as one vector, row i in lanes
+// [i * kSpan, (i + 1) * kSpan) bytes, against the tail chunk's activations broadcast to every span,
+// and adds each row's part to acc[i]. lane_group is the tail chunk's; `scales` start at the first
+// row's tail group (as RowDots').
+template <int kBits, int kSpan, bool kOneGroup>
 LLMC_X86_TARGET inline void MergedTail(const uint8_t* p, int64_t row_bytes, int64_t tail, const int8_t* x, const float* xs,
                                        __m512i lane_group, const float* scales, int64_t groups, __m512* acc) {
   constexpr int m = kCodesPerByte<kBits>;
-  const __mmask16 in_tail = static_cast<__mmask16>((1u << tail) - 1);
-  __m512i codes = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(in_tail, p));
-  codes = _mm512_inserti32x4(codes, _mm_maskz_loadu_epi8(in_tail, p + row_bytes), 1);
-  codes = _mm512_inserti32x4(codes, _mm_maskz_loadu_epi8(in_tail, p + 2 * row_bytes), 2);
-  codes = _mm512_inserti32x4(codes, _mm_maskz_loadu_epi8(in_tail, p + 3 * row_bytes), 3);
+  constexpr int kLanes = kSpan / 4;  // int32 lanes per row
+  __m512i codes;
+  __m512 x_scale;
+  if constexpr (kSpan == 16) {
+    const auto in_tail = static_cast<__mmask16>((1u << tail) - 1);
+    codes = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(in_tail, p));
+    codes = _mm512_inserti32x4(codes, _mm_maskz_loadu_epi8(in_tail, p + row_bytes), 1);
+    codes = _mm512_inserti32x4(codes, _mm_maskz_loadu_epi8(in_tail, p + 2 * row_bytes), 2);
+    codes = _mm512_inserti32x4(codes, _mm_maskz_loadu_epi8(in_tail, p + 3 * row_bytes), 3);
+    x_scale = _mm512_broadcast_f32x4(_mm_loadu_ps(xs));
+  } else {
+    const auto in_tail = static_cast<__mmask32>(tail >= 32 ? ~0u : (1u << tail) - 1);
+    codes = _mm512_castsi256_si512(_mm256_maskz_loadu_epi8(in_tail, p));
+    codes = _mm512_inserti64x4(codes, _mm256_maskz_loadu_epi8(in_tail, p + row_bytes), 1);
+    x_scale = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(xs))));
+  }
   const __m512i mask = _mm512_set1_epi8(static_cast<char>((1 << kBits) - 1));
   __m512i dot[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
   for (int k = 0; k < m; ++k) {
     const __m512i c = kBits == 8 ? codes : _mm512_and_si512(_mm512_srli_epi16(codes, k * kBits), mask);
-    dot[k & 1] = _mm512_dpbusd_epi32(dot[k & 1], c, _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + k * 64))));
+    __m512i x_span;
+    if constexpr (kSpan == 16) {
+      x_span = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + k * 64)));
+    } else {
+      x_span = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + k * 64)));
+    }
+    dot[k & 1] = _mm512_dpbusd_epi32(dot[k & 1], c, x_span);
   }
-  const __m512 x_scale = _mm512_broadcast_f32x4(_mm_loadu_ps(xs));
   __m512 part = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(dot[0], dot[1])), x_scale);
   if constexpr (!kOneGroup) {
-    // Lane j (row j / 4, tail lane j % 4) takes scales[(j / 4) * groups + lane_group[j % 4]] of the 32
-    // floats at `scales` (the caller checks 3 * groups + 3 < 32); lanes past the tail take none.
-    const auto g = static_cast<int32_t>(groups);
-    const __m512i row_offset = _mm512_setr_epi32(0, 0, 0, 0, g, g, g, g, 2 * g, 2 * g, 2 * g, 2 * g, 3 * g, 3 * g, 3 * g, 3 * g);
-    const __m512i tail_lane = _mm512_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3);
-    const __m512i index = _mm512_add_epi32(row_offset, _mm512_permutexvar_epi32(tail_lane, lane_group));
-    const auto lanes_in_tail = static_cast<__mmask16>(((1u << (tail / 4)) - 1) * 0x1111u);
-    const __m512 w_scale = _mm512_maskz_permutex2var_ps(lanes_in_tail, _mm512_loadu_ps(scales), index, _mm512_loadu_ps(scales + 16));
+    // Lane j (row j / kLanes, tail lane j % kLanes) takes scales[(j / kLanes) * groups +
+    // lane_group[j % kLanes]] of the 32 floats at `scales` (the caller checks they suffice); lanes
+    // past the tail take none.
+    alignas(64) int32_t index[16];
+    alignas(64) int32_t lane[16];
+    _mm512_store_si512(lane, lane_group);
+    for (int j = 0; j < 16; ++j) index[j] = static_cast<int32_t>(j / kLanes * groups) + lane[j % kLanes];
+    const unsigned row_lanes = (1u << (tail / 4)) - 1;
+    const auto lanes_in_tail = static_cast<__mmask16>(kSpan == 16 ? row_lanes * 0x1111u : row_lanes * 0x0101u);
+    const __m512 w_scale = _mm512_maskz_permutex2var_ps(lanes_in_tail, _mm512_loadu_ps(scales), _mm512_load_si512(index),
+                                                        _mm512_loadu_ps(scales + 16));
     part = _mm512_mul_ps(part, w_scale);
   }
-  for (int i = 0; i < kRows; ++i) acc[i] = _mm512_add_ps(acc[i], _mm512_maskz_mov_ps(static_cast<__mmask16>(0xFu << (4 * i)), part));
+  for (int i = 0; i < 64 / kSpan; ++i) {
+    acc[i] = _mm512_add_ps(acc[i], _mm512_maskz_mov_ps(static_cast<__mmask16>(((1u << kLanes) - 1) << (kLanes * i)), part));
+  }
 }
 
 // R rows (consecutive, R <= kRows) walked together: each 64-byte chunk's m activation vectors, lane
@@ -91,9 +114,11 @@ LLMC_X86_TARGET inline void RowDots(const uint8_t* p, const Activations& xa, con
   const float* xs = xa.lane_scales.data();
   __m512 acc[R];
   for (int i = 0; i < R; ++i) acc[i] = _mm512_setzero_ps();
-  // Four rows' short tails go through MergedTail when the scales it permutes fit in 32 floats.
+  // The rows' short tails go through MergedTail (16-byte spans, four rows a vector; 32-byte spans,
+  // two) when the scales one vector permutes lie within 32 floats.
   const int64_t tail = l.row_bytes % 64;
-  const bool merge_tail = R == kRows && tail > 0 && tail <= 16 && (kOneGroup || 3 * l.groups + 3 < 32);
+  const int64_t span = tail <= 16 ? 16 : 32;
+  const bool merge_tail = R == kRows && tail > 0 && tail <= 32 && (kOneGroup || (64 / span - 1) * l.groups + span / 4 <= 32);
   const int64_t walked = merge_tail ? l.row_bytes - tail : l.row_bytes;
   int64_t b = 0, k0 = 0;
   for (; b < walked; b += 64, x += 64 * m, xs += 16, k0 += 64 / kSubgroupBytes<kBits>) {
@@ -131,7 +156,14 @@ LLMC_X86_TARGET inline void RowDots(const uint8_t* p, const Activations& xa, con
     const int64_t group0 = k0 >> log2;
     const __m512i first = _mm512_set1_epi32(static_cast<int32_t>(k0 - (group0 << log2)));
     const __m512i lane_group = _mm512_srli_epi32(_mm512_add_epi32(first, lane_subgroup), log2);
-    MergedTail<kBits, kOneGroup>(p + b, l.row_bytes, tail, x, xs, lane_group, scales + group0, l.groups, acc);
+    if (span == 16) {
+      MergedTail<kBits, 16, kOneGroup>(p + b, l.row_bytes, tail, x, xs, lane_group, scales + group0, l.groups, acc);
+    } else {
+      for (int i = 0; i < R; i += 2) {
+        MergedTail<kBits, 32, kOneGroup>(p + i * l.row_bytes + b, l.row_bytes, tail, x, xs, lane_group,
+                                         scales + i * l.groups + group0, l.groups, acc + i);
+      }
+    }
   }
   if constexpr (kOneGroup) {
     for (int i = 0; i < R; ++i) out[i] = scales[i] * _mm512_reduce_add_ps(acc[i]) - zs[i] * xq_group_sums[0];
