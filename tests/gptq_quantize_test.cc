@@ -2,6 +2,7 @@
 // grid and group size; dead columns, extra damping, act-order validity, option errors; the prepared
 // Hessian (its factor against the textbook construction, sharing it across weights).
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -431,6 +432,30 @@ TEST(GptqHessianShared, RejectsAMismatchedPreparation) {
   ASSERT_FALSE(reordered.ok());
   EXPECT_NE(reordered.status().message().find("act_order"), std::string::npos);
   EXPECT_FALSE(GptqHessian::Prepare("q_proj", h, cols + 1, opts).ok());
+}
+
+// Rows are split over threads that reach the blocks at different times: the codes must not depend on
+// how many threads there are (a lazy-update buffer laid out per block once let them overwrite each
+// other's rows). Several runs, since a race shows only sometimes.
+TEST(GptqQuantize, SameCodesForEveryThreadCount) {
+  const int64_t rows = 300, cols = 640;
+  const std::vector<double> h = HessianOf(CorrelatedInputs(1024, cols, 8, 51), cols);
+  const WeightTensor w = RandomWeight(rows, cols, 52);
+  GptqOptions opts;
+  opts.spec = {2, 128, QuantGrid::kSymmetricHalf};
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  auto one = QuantizeGptq(w, h, opts);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  const std::vector<float> expected = DequantizeToFloat(one->tensor);
+  for (int threads : {2, 3, 2, 3, 2, 3, 2, 3}) {
+    omp_set_num_threads(threads);
+    auto many = QuantizeGptq(w, h, opts);
+    ASSERT_TRUE(many.ok());
+    EXPECT_EQ(DequantizeToFloat(many->tensor), expected) << threads << " threads";
+    EXPECT_EQ(many->stats.output_rel_error, one->stats.output_rel_error);
+  }
+  omp_set_num_threads(saved);
 }
 
 }  // namespace

@@ -223,7 +223,7 @@ struct GptqLoop {
   int64_t block;                      // columns per lazy batch
   RowMatrixF wp;                      // [rows][cols], permuted
   std::vector<float> err;             // [rows][block]
-  std::vector<float> update;          // [rows][cols after the block]
+  std::vector<float> update;          // [rows][cols − block]: the lazy update of the columns after a block
   std::vector<uint8_t> codes;         // [rows][cols], original order
 };
 
@@ -254,11 +254,14 @@ void QuantizeRows(GptqLoop& s, int64_t r0, int64_t r1, int64_t p0, int64_t p1, i
   }
   if (p1 < b1 || b1 == cols || r0 == r1) return;
   const int64_t rest = cols - b1;
-  float* update = s.update.data() + r0 * rest;
-  MatMulF32(s.err.data() + r0 * s.block, s.block, s.ut + b1 * cols + b0, cols, update, rest, r1 - r0, rest, b1 - b0);
+  // Rows keep a fixed stride in `update`: the threads reach the blocks at different times.
+  const int64_t stride = cols - s.block;
+  float* update = s.update.data() + r0 * stride;
+  MatMulF32(s.err.data() + r0 * s.block, s.block, s.ut + b1 * cols + b0, cols, update, stride, r1 - r0, rest,
+            b1 - b0);
   for (int64_t r = r0; r < r1; ++r) {
     float* w = s.wp.data() + r * cols + b1;
-    const float* d = update + (r - r0) * rest;
+    const float* d = update + (r - r0) * stride;
     for (int64_t c = 0; c < rest; ++c) w[c] -= d[c];
   }
 }
