@@ -258,6 +258,24 @@ TEST(GptqHessian, AccumulatesInChunksAndGivesImportance) {
   }
 }
 
+// XᵀX is computed by blocks of 128 rows of its lower triangle: every entry of a 300-column Hessian
+// (three blocks, the last one short) against a double sum over the tokens.
+TEST(GptqHessian, BlockedProductMatchesDirectSums) {
+  const int64_t cols = 300, tokens = 70;
+  const std::vector<float> x = CorrelatedInputs(tokens, cols, 5, 61);
+  const std::vector<double> h = HessianOf(x, cols);
+  for (int64_t i = 0; i < cols; ++i) {
+    for (int64_t j = 0; j < cols; ++j) {
+      double direct = 0, scale = 0;
+      for (int64_t t = 0; t < tokens; ++t) {
+        direct += 2.0 * x[t * cols + i] * x[t * cols + j] / tokens;
+        scale += 2.0 * std::abs(x[t * cols + i] * x[t * cols + j]) / tokens;
+      }
+      ASSERT_NEAR(h[i * cols + j], direct, 1e-5 * scale) << i << "," << j;  // float sums of 70 products
+    }
+  }
+}
+
 // Lower Cholesky factor of the symmetric positive definite a [n][n] (row-major), textbook order.
 std::vector<double> CholeskyLower(const std::vector<double>& a, int64_t n) {
   std::vector<double> l(a.size(), 0.0);

@@ -349,18 +349,22 @@ HessianAccumulator::HessianAccumulator(int64_t cols)
 
 void HessianAccumulator::Add(const float* x, int64_t n_tokens) {
   if (n_tokens <= 0) return;
-  // One float GEMM per call, XᵀX = a·bᵀ with a = b = Xᵀ: twice the flops of a symmetric rank-k
-  // update, but on the runtime-dispatched SIMD kernel rather than Eigen on baseline x86-64. Added into
-  // the double total: the float sums stay short (one call's tokens), the long sum over all calibration
-  // tokens is in double. The product is exactly symmetric (each output is one FMA chain over the
-  // tokens in order), so only the lower triangle is kept; Hessian() mirrors it.
+  // XᵀX on the runtime-dispatched SIMD GEMM (MatMulF32 with a = b = Xᵀ) rather than Eigen on baseline
+  // x86-64, only its lower triangle: per block of kBlock rows, the columns up to the block's end (about
+  // half the flops of the full product). Added into the double total: the float sums stay short (one
+  // call's tokens), the long sum over all calibration tokens is in double.
+  constexpr int64_t kBlock = 128;
   xt_.resize(static_cast<size_t>(cols_ * n_tokens));
   for (int64_t t = 0; t < n_tokens; ++t) {
     for (int64_t c = 0; c < cols_; ++c) xt_[c * n_tokens + t] = x[t * cols_ + c];
   }
-  MatMulF32(xt_.data(), n_tokens, xt_.data(), n_tokens, scratch_.data(), cols_, cols_, cols_, n_tokens);
-  for (int64_t j = 0; j < cols_; ++j) {
-    for (int64_t i = j; i < cols_; ++i) xtx_[j * cols_ + i] += static_cast<double>(scratch_[j * cols_ + i]);
+  for (int64_t i0 = 0; i0 < cols_; i0 += kBlock) {
+    const int64_t i1 = std::min(cols_, i0 + kBlock);
+    MatMulF32(xt_.data() + i0 * n_tokens, n_tokens, xt_.data(), n_tokens, scratch_.data() + i0 * cols_, cols_,
+              i1 - i0, i1, n_tokens);
+  }
+  for (int64_t i = 0; i < cols_; ++i) {
+    for (int64_t j = 0; j <= i; ++j) xtx_[i * cols_ + j] += static_cast<double>(scratch_[i * cols_ + j]);
   }
   tokens_ += n_tokens;
 }
@@ -369,8 +373,8 @@ std::vector<double> HessianAccumulator::Hessian() const {
   std::vector<double> h(xtx_.size(), 0.0);
   if (tokens_ == 0) return h;
   const double f = 2.0 / static_cast<double>(tokens_);
-  for (int64_t j = 0; j < cols_; ++j) {
-    for (int64_t i = j; i < cols_; ++i) h[j * cols_ + i] = h[i * cols_ + j] = f * xtx_[j * cols_ + i];
+  for (int64_t i = 0; i < cols_; ++i) {
+    for (int64_t j = 0; j <= i; ++j) h[i * cols_ + j] = h[j * cols_ + i] = f * xtx_[i * cols_ + j];
   }
   return h;
 }

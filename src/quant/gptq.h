@@ -35,7 +35,7 @@ class HessianAccumulator {
  private:
   int64_t cols_;
   int64_t tokens_ = 0;
-  std::vector<double> xtx_;      // [cols][cols], lower triangle filled
+  std::vector<double> xtx_;      // [cols][cols] row-major, lower triangle (j ≤ i) filled
   std::vector<float> xt_;        // one call's Xᵀ [cols][n_tokens]
   std::vector<float> scratch_;   // one call's XᵀX in float before it is added in double
 };
