@@ -21,15 +21,17 @@ Status RunBench(const BenchArgs& a, const GlobalOptions& g) {
   j["model"] = a.model;
   j["threads"] = NumThreads();
   j["kernel_target"] = KernelTarget();
-  j["decode_activations"] = ActivationInt8() ? "int8" : "float";
+  // Int8 applies to quantized weights only (dense ones always take float activations).
+  j["decode_activations"] = ActivationInt8() ? "int8 for quantized weights" : "float";
   j["prompt_tokens"] = a.opts.prompt_tokens;
   j["decode_tokens"] = a.opts.decode_tokens;
   if (g.json) {
     PrintJson(j);
   } else {
     fmt::print("prefill  {:>10.1f} tokens/s  ({} tokens)\n", r.prefill_tokens_per_s, a.opts.prompt_tokens);
-    fmt::print("decode   {:>10.1f} tokens/s  ({} tokens; weights streamed at {:.2f} GB/s; {} activations)\n",
-               r.decode_tokens_per_s, a.opts.decode_tokens, r.decode_weight_gb_per_s, ActivationInt8() ? "int8" : "float");
+    fmt::print("decode   {:>10.1f} tokens/s  ({} tokens; weights streamed at {:.2f} GB/s; activations {})\n",
+               r.decode_tokens_per_s, a.opts.decode_tokens, r.decode_weight_gb_per_s,
+               ActivationInt8() ? "int8 for quantized weights" : "float");
     fmt::print("weights  {:>10.1f} MB in memory; peak RSS {:.1f} MB; {} threads, kernels {}\n",
                static_cast<double>(r.weight_bytes) / 1e6, static_cast<double>(r.peak_rss_bytes) / 1e6, NumThreads(),
                KernelTarget());
