@@ -298,7 +298,7 @@ WeightTensor PackResult(const WeightTensor& dense, const QuantSpec& spec, const 
 // Adds m_r·H·m_rᵀ of each row of m [rows][cols] to forms[r], H symmetric [cols][cols], from H's lower
 // triangle only (half the flops of m·H): per block J of columns, 2·⟨m_{<J}·H_{<J,J}, m_J⟩ for the part
 // left of the diagonal block and ⟨m_J·H_JJ, m_J⟩ for the block itself.
-void AddQuadraticForms(const float* m, int64_t rows, int64_t cols, const float* h, std::vector<double>& forms) {
+void AddQuadraticForms(const float* m, int64_t rows, int64_t cols, const float* h, double* forms) {
   constexpr int64_t kBlock = 128;
   std::vector<float> product(static_cast<size_t>(rows * kBlock));
   for (int64_t j0 = 0; j0 < cols; j0 += kBlock) {
@@ -336,7 +336,11 @@ void MeasureErrors(const std::vector<float>& original, const WeightTensor& q, co
   }
   stats.weight_rel_error = w_norm2 > 0 ? std::sqrt(d_norm2 / w_norm2) : 0.0;
   std::vector<double> forms(static_cast<size_t>(2 * rows), 0.0);
-  AddQuadraticForms(stacked.data(), 2 * rows, cols, h.data(), forms);
+  // Row ranges in one parallel region (MatMulF32 single-threaded in each): one region, not two per
+  // block of columns.
+  ForRowRanges(2 * rows, [&](int64_t r0, int64_t r1) {
+    AddQuadraticForms(stacked.data() + r0 * cols, r1 - r0, cols, h.data(), forms.data() + r0);
+  });
   const double out_ref = std::accumulate(forms.begin(), forms.begin() + rows, 0.0);
   const double out_err = std::accumulate(forms.begin() + rows, forms.end(), 0.0);
   stats.output_rel_error = out_ref > 0 ? out_err / out_ref : 0.0;
