@@ -1,15 +1,16 @@
 // GPTQ, following the reference algorithm (Frantar et al., "GPTQ", 2022; the AutoGPTQ/AngelSlim loop):
 //   dead columns (diag H = 0) → H_ii = 1, W[:,i] = 0;  optional act-order permutation by diag H;
 //   H += λ·mean(diag H)·I, λ ×10 until Cholesky succeeds;  U = upper Cholesky factor of H⁻¹, from one
-//   Cholesky of the reversed H and one triangular inverse (see FactorInverseUpper);
+//   Cholesky of the reversed H with its inverse (see FactorInverseUpper);
 //   for each block of columns (lazy batch): quantize one column, err = (w − q)/U_ii, update the rest
 //   of the block with err·U_i,·, then the columns after the block with one GEMM.
 // Everything that depends on H alone is a GptqHessian, prepared once per layer input and shared by the
-// weights that read it. Rows are independent given U, so each block runs row-parallel (OpenMP); the
-// cross-block update is one GEMM. The float products (that update, the output error, XᵀX) use the
-// runtime-dispatched MatMulF32: the library is built for baseline x86-64, where Eigen's GEMMs run at
-// a fifth of the AVX2/AVX-512 kernel's speed; so does the factorization, in float like the reference
-// implementations. Group parameters come from QuantizeRtn (see gptq.h) — either all up front from the
+// weights that read it. Rows are independent given U (and, with static groups, the group parameters),
+// so each thread runs every block for its own rows in one parallel region. The float products (the
+// lazy-batch update, the output error, XᵀX, the factorization) use the runtime-dispatched MatMulF32:
+// the library is built for baseline x86-64, where Eigen's GEMMs run at a fifth of the AVX2/AVX-512
+// kernel's speed. The factorization is in float, as in the reference implementations.
+// Group parameters come from QuantizeRtn (see gptq.h) — either all up front from the
 // original W (static groups; required with act-order so that groups stay contiguous in the original
 // column order the tensor is stored in) or when the group's first column is reached, from the
 // already-updated W (the paper's default).
