@@ -1,6 +1,6 @@
-// GEMV/GEMM throughput of the SIMD kernels on SmolLM2-sized matrices, in weight bytes per second
+// GEMV (decode) throughput of the SIMD kernels on SmolLM2-sized matrices, in weight bytes per second
 // (codes + scales + zero points): compare with BM_MemoryRead (bandwidth_benchmark.cc).
-//   build: cmake -DLLMC_BUILD_BENCH=ON ...; run: llmc_benchmarks --benchmark_filter=Gemv
+//   build: cmake -DLLMC_BUILD_BENCH=ON ...; run: llmc_benchmarks --benchmark_filter=Gemv  (GEMM: gemm_benchmark.cc)
 // BM_Gemv*      one matrix, warm in cache after the first call (L2/L3-bound for the small ones).
 // Single-thread runs report bytes per CPU second of the timing thread (robust when other jobs share
 // the cores); two-thread runs report bytes per wall-clock second.
@@ -117,24 +117,6 @@ BENCHMARK(BM_GemvStream)
     ->ArgsProduct({{1, 2, 3}, {2}, {1}, {0}})
     ->MinTime(0.5)
     ->UseRealTime();
-
-// Prefill: 33 tokens against [1536, 576]. Args: type, threads.
-void BM_Gemm(benchmark::State& state) {
-  constexpr int64_t kTokens = 33;
-  const WeightTensor w = RandomWeight(TypeCase(state.range(0)), 1536, 576, 1);
-  SetNumThreads(static_cast<int>(state.range(1)));
-  const std::vector<float> x = RandomActivations(kTokens * w.cols(), 2);
-  std::vector<float> y(static_cast<size_t>(kTokens * w.rows()));
-  for (auto _ : state) {
-    MatMul(w, x.data(), kTokens, y.data());
-    benchmark::DoNotOptimize(y.data());
-  }
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kTokens * w.numel() * state.iterations() / 1e9,
-                                                 benchmark::Counter::kIsRate);
-  SetLabel(state, w);
-}
-BENCHMARK(BM_Gemm)->ArgsProduct({{0, 1, 2, 3}, {1}})->MinTime(0.2);
-BENCHMARK(BM_Gemm)->ArgsProduct({{0, 1, 2, 3}, {2}})->MinTime(0.2)->UseRealTime();
 
 // Accuracy of the int8-activation path (not a speed measure): relative L2 error of y against the
 // float path, for Gaussian activations, reported as a counter. Ends on the default (int8).
