@@ -16,6 +16,9 @@ struct PerplexityOptions {
   int64_t ctx = 512;        // window length in tokens
   int64_t max_chunks = 0;   // 0: every full window of the text
   bool add_bos = false;     // replace each window's first token by BOS (models whose tokenizer adds one)
+  // Score through the decode kernels: each window's first half is one batched prefill, its scored half
+  // is fed one token at a time (same windows, same scored tokens, GEMV instead of GEMM logits).
+  bool decode = false;
 };
 
 struct PerplexityResult {

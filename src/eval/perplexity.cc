@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "llmc/eval.h"
@@ -39,12 +41,15 @@ Result<WindowPlan> PlanWindows(const std::vector<int32_t>& tokens, const Perplex
   return plan;
 }
 
-std::string MethodText(const WindowPlan& plan, bool bos) {
+std::string MethodText(const WindowPlan& plan, bool bos, bool decode = false) {
   return fmt::format(
       "non-overlapping windows of {} tokens{}; each window scored on its second half: logits at positions "
-      "{}..{} predict tokens {}..{} ({} tokens per window); PPL = exp(mean NLL)",
+      "{}..{} predict tokens {}..{} ({} tokens per window){}; PPL = exp(mean NLL)",
       plan.ctx, bos ? " (first token of each window replaced by BOS)" : "", plan.first_scored, plan.ctx - 2,
-      plan.first_scored + 1, plan.ctx - 1, plan.ctx - 1 - plan.first_scored);
+      plan.first_scored + 1, plan.ctx - 1, plan.ctx - 1 - plan.first_scored,
+      decode ? ", positions 0.." + std::to_string(plan.first_scored - 1) +
+                   " prefilled in one batch and the scored ones decoded one token at a time"
+             : "");
 }
 
 // Tokens of window w, with BOS in front when the model wants it.
@@ -151,14 +156,23 @@ Result<PerplexityResult> ComputePerplexity(Model& model, const std::vector<int32
   for (int64_t w = 0; w < plan.windows; ++w) {
     const std::vector<int32_t> win = WindowTokens(tokens, plan, w, bos);
     seq->Reset();
-    LLMC_RETURN_IF_ERROR(model.Forward(*seq, win, logits.data(), nullptr));
-    for (int64_t p = plan.first_scored; p < plan.ctx - 1; ++p) {
-      const float* row = logits.data() + p * vocab;
-      nll.Add(LogSumExp(row, vocab) - row[win[p + 1]]);
+    if (opts.decode) {
+      const std::span<const int32_t> window(win);
+      LLMC_RETURN_IF_ERROR(model.Forward(*seq, window.first(plan.first_scored), nullptr, nullptr));
+      for (int64_t p = plan.first_scored; p < plan.ctx - 1; ++p) {
+        LLMC_RETURN_IF_ERROR(model.Forward(*seq, window.subspan(p, 1), logits.data(), nullptr));
+        nll.Add(LogSumExp(logits.data(), vocab) - logits[win[p + 1]]);
+      }
+    } else {
+      LLMC_RETURN_IF_ERROR(model.Forward(*seq, win, logits.data(), nullptr));
+      for (int64_t p = plan.first_scored; p < plan.ctx - 1; ++p) {
+        const float* row = logits.data() + p * vocab;
+        nll.Add(LogSumExp(row, vocab) - row[win[p + 1]]);
+      }
     }
     bar.Tick();
   }
-  return nll.Finish(plan.windows, MethodText(plan, bos >= 0));
+  return nll.Finish(plan.windows, MethodText(plan, bos >= 0, opts.decode));
 }
 
 Result<ValidationResult> ValidateModels(Model& reference, Model& candidate, const std::vector<int32_t>& tokens,
