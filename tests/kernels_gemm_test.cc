@@ -25,7 +25,8 @@ struct GemmShape {
 constexpr double kTolerance = 2e-6;
 
 TEST(MatMulF32Test, MatchesDoubleReferenceWithStridesOnEveryTargetAndThreadCount) {
-  const GemmShape shapes[] = {{1, 1, 1}, {3, 5, 7}, {9, 33, 64}, {70, 65, 37}, {130, 200, 576}};
+  // m == 1 (decode attention) takes the unpacked dot-product path, threaded above 2^18 products.
+  const GemmShape shapes[] = {{1, 1, 1}, {1, 300, 64}, {1, 2100, 131}, {3, 5, 7}, {9, 33, 64}, {70, 65, 37}, {130, 200, 576}};
   for (const GemmShape& s : shapes) {
     // Leading dimensions larger than the rows: the operands are windows of wider matrices.
     const int64_t lda = s.k + 3, ldb = s.k + 5, ldc = s.n + 2;

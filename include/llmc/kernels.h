@@ -34,8 +34,8 @@ bool ActivationInt8();
 // c[i][j] = sum_p a[i][p] * b[j][p] for i < m, j < n, p < k: row-major float matrices whose rows are
 // lda, ldb and ldc floats apart. MatMul's prefill GEMM for products of two activation matrices
 // (attention scores, Hessians XᵀX). Multi-threaded outside OpenMP parallel regions (one thread
-// inside one); each output is one fused multiply-add chain over p in order, so results do not depend
-// on the thread count.
+// inside one); each output is one fused multiply-add chain over p in order (m == 1, e.g. decode
+// attention: four interleaved chains, no packing), so results do not depend on the thread count.
 void MatMulF32(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n,
                int64_t k);
 

@@ -72,6 +72,14 @@ namespace llmc {
 
 void MatMulF32(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n,
                int64_t k) {
+  if (m == 1) {  // one row (decode attention scores): dot products straight off b, no packing
+    const bool parallel = !omp_in_parallel() && n * k >= kernels::kMinParallelMacs;
+#pragma omp parallel for schedule(static) num_threads(NumThreads()) if (parallel)
+    for (int64_t r0 = 0; r0 < n; r0 += kernels::kGemmTileRows) {
+      kernels::DotRowsF32(a, b + r0 * ldb, ldb, std::min(kernels::kGemmTileRows, n - r0), k, c + r0);
+    }
+    return;
+  }
   kernels::TiledGemm(a, lda, m, n, k, c, ldc,
                      [&](int64_t r0, int64_t, std::vector<float>&, int64_t& ld) -> const float* {
                        ld = ldb;

@@ -141,6 +141,10 @@ void QuantGemv(const MatMulArgs& a, int64_t r0, int64_t r1) {
 
 }  // namespace
 
+void DotRowsF32Impl(const float* x, const float* b, int64_t ldb, int64_t n, int64_t k, float* y) {
+  for (int64_t r = 0; r < n; ++r) y[r] = DenseDot(F32Row{b + r * ldb}, x, k);
+}
+
 void GemvRowsImpl(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const WeightTensor& w = *a.w;
   const uint8_t* base = w.data.data();
@@ -174,6 +178,10 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace llmc::kernels {
 HWY_EXPORT(GemvRowsImpl);
+HWY_EXPORT(DotRowsF32Impl);
 void GemvRows(const MatMulArgs& a, int64_t r0, int64_t r1) { HWY_DYNAMIC_DISPATCH(GemvRowsImpl)(a, r0, r1); }
+void DotRowsF32(const float* x, const float* b, int64_t ldb, int64_t n, int64_t k, float* y) {
+  HWY_DYNAMIC_DISPATCH(DotRowsF32Impl)(x, b, ldb, n, k, y);
+}
 }  // namespace llmc::kernels
 #endif

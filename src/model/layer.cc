@@ -41,41 +41,6 @@ void AddInto(float* acc, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) acc[i] += x[i];
 }
 
-// Per-thread buffers for AttendOneHead, reused across heads and tokens.
-struct AttentionScratch {
-  std::vector<double> scores;
-  std::vector<double> acc;
-};
-
-// Attention of one query head over keys [first, last]: softmax(q·k / sqrt(d)) · v, in double.
-void AttendOneHead(const float* q, const float* keys, const float* values, int64_t kv_stride, int64_t first,
-                   int64_t last, int64_t head_dim, AttentionScratch& scratch, float* out) {
-  std::vector<double>& scores = scratch.scores;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  double max_score = -std::numeric_limits<double>::infinity();
-  scores.resize(static_cast<size_t>(last - first + 1));
-  for (int64_t j = first; j <= last; ++j) {
-    const float* k = keys + j * kv_stride;
-    double dot = 0;
-    for (int64_t i = 0; i < head_dim; ++i) dot += static_cast<double>(q[i]) * k[i];
-    scores[static_cast<size_t>(j - first)] = dot * scale;
-    max_score = std::max(max_score, dot * scale);
-  }
-  double total = 0;
-  for (double& s : scores) {
-    s = std::exp(s - max_score);
-    total += s;
-  }
-  std::vector<double>& acc = scratch.acc;
-  acc.assign(static_cast<size_t>(head_dim), 0.0);
-  for (int64_t j = first; j <= last; ++j) {
-    const float* v = values + j * kv_stride;
-    const double p = scores[static_cast<size_t>(j - first)] / total;
-    for (int64_t i = 0; i < head_dim; ++i) acc[static_cast<size_t>(i)] += p * v[i];
-  }
-  for (int64_t i = 0; i < head_dim; ++i) out[i] = static_cast<float>(acc[static_cast<size_t>(i)]);
-}
-
 // Queries per prefill attention work item: their scores against every visible key stay in L2.
 constexpr int64_t kQueryBlock = 64;
 
@@ -144,6 +109,37 @@ void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, co
   }
 }
 
+// Attention of one new query (decode) per head: its scores against the visible keys are one
+// MatMulF32 row, the softmax as in prefill, and the output a weighted sum of the cached value rows
+// (no transposed copy of the cache per token). One thread computes each head.
+void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, float* out) {
+  const int64_t d = s.head_dim;
+  const int64_t kv_dim = s.kv_heads * d;
+  const int64_t pos = kv.past;
+  // Sliding window (transformers' mask): key j is visible when pos - window < j <= pos.
+  const int64_t first = s.window > 0 ? std::max<int64_t>(0, pos - s.window + 1) : 0;
+  const int64_t visible = pos - first + 1;
+  const int64_t group = s.heads / s.kv_heads;
+  const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
+#pragma omp parallel num_threads(NumThreads()) if (s.heads * visible * d > kMinParallelWork)
+  {
+    std::vector<float> scores(static_cast<size_t>(visible));
+#pragma omp for schedule(static)
+    for (int64_t h = 0; h < s.heads; ++h) {
+      const int64_t kv_offset = first * kv_dim + h / group * d;
+      MatMulF32(q + h * d, d, kv.keys + kv_offset, kv_dim, scores.data(), visible, 1, visible, d);
+      MaskedSoftmaxRow(scores.data(), 0, visible - 1, visible, scale);
+      float* o = out + h * d;
+      std::fill(o, o + d, 0.0f);
+      for (int64_t j = 0; j < visible; ++j) {
+        const float* v = kv.values + kv_offset + j * kv_dim;
+        const float p = scores[static_cast<size_t>(j)];
+        for (int64_t i = 0; i < d; ++i) o[i] += p * v[i];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void TransformerModel::Observe(const WeightTensor& w, const float* x, int64_t n_tokens) const {
@@ -178,25 +174,11 @@ void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_t
     rope_.Apply(qt, n_heads, kv.past + t);
     rope_.Apply(kt, n_kv, kv.past + t);
   }
-  const int64_t window = config_.sliding_window;
+  const AttentionShape shape{n_heads, n_kv, head_dim, config_.sliding_window};
   if (n_tokens > 1) {
-    AttendPrefill({n_heads, n_kv, head_dim, window}, q.data(), n_tokens, kv, out);
-    return;
-  }
-  // Decode (one new query): every head in double over the cached keys.
-  const int64_t group = n_heads / n_kv;
-  const int64_t attention_work = n_heads * (kv.past + 1) * head_dim;
-#pragma omp parallel num_threads(NumThreads()) if (attention_work > kMinParallelWork)
-  {
-    AttentionScratch scratch;
-#pragma omp for schedule(dynamic, 4)
-    for (int64_t h = 0; h < n_heads; ++h) {
-      const int64_t pos = kv.past;
-      const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-      const int64_t kv_head = h / group;
-      AttendOneHead(q.data() + h * head_dim, kv.keys + kv_head * head_dim, kv.values + kv_head * head_dim, kv_dim,
-                    first, pos, head_dim, scratch, out + h * head_dim);
-    }
+    AttendPrefill(shape, q.data(), n_tokens, kv, out);
+  } else {
+    AttendDecode(shape, q.data(), kv, out);
   }
 }
 
