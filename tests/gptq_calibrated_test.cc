@@ -107,24 +107,27 @@ TEST(GptqCalibrated, MissingCalibrationDataIsAnError) {
 }
 
 TEST(GptqSensitivity, GreedyKnapsackFavoursSensitiveTensors) {
-  std::vector<BitChoice> t = {{"calm", 1000, 0.001, 2}, {"touchy", 1000, 1.0, 2}, {"middle", 1000, 0.1, 2}};
-  const std::vector<QuantSpec> specs(3, QuantSpec{2, 100, QuantGrid::kSigned});
-  const std::vector<int64_t> cols(3, 100);
+  const QuantSpec two_bit{2, 100, QuantGrid::kSigned};
+  std::vector<double> bpw;
+  for (int bits : kBitLevels) bpw.push_back(BitsPerWeight({bits, 100, QuantGrid::kSigned}, 100));
+  std::vector<BitChoice> t = {{"calm", 1000, 0.001, 2, bpw}, {"touchy", 1000, 1.0, 2, bpw}, {"middle", 1000, 0.1, 2, bpw}};
+  // 1000 dense f16 weights beside them count in the budget: 3000 · 2.16 + 1000 · 16 bits over 4000
+  // weights is 5.62 at all-2-bit; 6.2 leaves room for about two extra bits on one tensor.
+  const double fixed_bits = 16.0 * 1000, total = 4000;
   double achieved = 0;
-  // 2-bit costs 2.16 bpw here; 2.9 leaves room for about two extra bits on one tensor.
-  ASSERT_TRUE(AssignBits(t, specs, cols, 2.9, achieved).ok());
+  ASSERT_TRUE(AssignBits(t, fixed_bits, total, 6.2, achieved).ok());
   EXPECT_EQ(t[0].bits, 2);
   EXPECT_GE(t[1].bits, 3);
   EXPECT_GE(t[1].bits, t[2].bits);
-  EXPECT_LE(achieved, 2.9);
-  EXPECT_GT(achieved, 2.16);
-  EXPECT_NEAR(BitsPerWeight({2, 100, QuantGrid::kSigned}, 100), 2.16, 1e-12);
+  EXPECT_LE(achieved, 6.2);
+  EXPECT_GT(achieved, 5.62);
+  EXPECT_NEAR(BitsPerWeight(two_bit, 100), 2.16, 1e-12);
   EXPECT_NEAR(BitsPerWeight({4, 128, QuantGrid::kAsymmetric}, 576), 4.0 + 5 * 24.0 / 576, 1e-12);
 
   double unused = 0;
-  auto too_low = AssignBits(t, specs, cols, 2.0, unused);
+  auto too_low = AssignBits(t, fixed_bits, total, 5.0, unused);
   ASSERT_FALSE(too_low.ok());
-  EXPECT_NE(too_low.message().find("below 2.16"), std::string::npos) << too_low.message();
+  EXPECT_NE(too_low.message().find("below 5.62"), std::string::npos) << too_low.message();
 }
 
 TEST(GptqSensitivity, TargetBpwMixesBitsWithinBudget) {
@@ -142,24 +145,31 @@ TEST(GptqSensitivity, TargetBpwMixesBitsWithinBudget) {
   EXPECT_LE(alloc["achieved_bpw"].get<double>(), 3.0);
   EXPECT_GT(alloc["achieved_bpw"].get<double>(), 2.5);
   std::set<int> bits;
+  std::set<std::string> allocated;
   double max_kl = 0;
   for (const auto& t : alloc["tensors"]) {
     bits.insert(t["bits"].get<int>());
+    allocated.insert(t["name"].get<std::string>());
     EXPECT_GE(t["sensitivity_kl"].get<double>(), 0.0);
     max_kl = std::max(max_kl, t["sensitivity_kl"].get<double>());
   }
   EXPECT_GT(max_kl, 0.0);
   EXPECT_GE(bits.size(), 2u);  // a real mix, not one width for all
+  EXPECT_EQ(allocated.count("model.embed_tokens.weight"), 1u);  // the embedding takes part
+  EXPECT_EQ(allocated.count("model.layers.4.mlp.down_proj.weight"), 1u);
+  // The target holds over every stored weight, norms and embedding included, as inspect counts.
   auto loader = WeightLoaderV2::Open(dir.File("mixed.parquet"));
   ASSERT_TRUE(loader.ok());
-  int64_t linear_weights = 0, linear_bits_x = 0;
+  int64_t weights = 0, stored_bits = 0;
   for (const TensorInfo& info : (*loader)->tensors()) {
-    if (info.name.find("layers.") == std::string::npos || info.shape.size() != 2) continue;
-    int64_t n = info.shape[0] * info.shape[1];
-    linear_weights += n;
-    linear_bits_x += info.stored_bytes * 8;
+    int64_t n = 1;
+    for (int64_t d : info.shape) n *= d;
+    weights += n;
+    stored_bits += info.stored_bytes * 8;
   }
-  EXPECT_LE(static_cast<double>(linear_bits_x) / linear_weights, 3.0 + 1e-9);
+  const double store_bpw = static_cast<double>(stored_bits) / static_cast<double>(weights);
+  EXPECT_LE(store_bpw, 3.0 + 1e-9);
+  EXPECT_NEAR(store_bpw, alloc["achieved_bpw"].get<double>(), 1e-9);
   const nlohmann::json& recorded = (*loader)->metadata().extra["quantization"]["tensors"];
   EXPECT_NE(recorded["model.layers.0.self_attn.q_proj.weight"]["rule"].get<std::string>().find("target_bpw 3"),
             std::string::npos);

@@ -59,8 +59,9 @@ Calibrated backends (GPTQ layer by layer on calibration text; 2, 3 or 4 bits, 8-
   --backend angelslim  AngelSlim's 2-bit recipe: sym_half grid, group 128, block 128, act_order
   --calibration-data FILE (.txt cut into windows; .jsonl with text/messages/input+output/conversations)
   --calib-samples 128 --calib-seq-len 512 --damp 0.01 --act-order
-  --target-bpw 2.5     mixed precision: bits from {2,3,4,8} per linear by measured sensitivity
-                       (KL of the logits with that weight alone at 2 bits), budget over the linears
+  --target-bpw 2.5     mixed precision: bits from {2,3,4,8} per tensor (linears and embeddings) by
+                       measured sensitivity (KL of the logits with that weight alone at 2 bits);
+                       the budget is the whole model's bits per weight, as inspect counts it
 
 Example:
   llmc quantize --input SmolLM2.gguf --output smol-gptq2.parquet --backend gptq --bits 2 \
@@ -160,7 +161,7 @@ const CommandRegistration kQuantize("quantize", [](CLI::App& app, GlobalOptions&
   cmd->add_option("--calib-samples", args->calib_samples, "gptq/angelslim: calibration sequences (default 128)");
   cmd->add_option("--calib-seq-len", args->calib_seq_len, "gptq/angelslim: tokens per sequence (default 512)");
   cmd->add_option("--target-bpw", args->target_bpw,
-                  "gptq/angelslim: mixed 2/3/4/8-bit by sensitivity to reach this bits/weight over the linears");
+                  "gptq/angelslim: mixed 2/3/4/8-bit by sensitivity to reach this bits/weight over the model");
   cmd->add_flag("--act-order", args->act_order, "gptq: quantize columns by descending activation energy");
   cmd->add_option("--damp", args->damp, "gptq/angelslim: Hessian dampening, fraction of its mean diagonal (0.01)");
   auto* validate = cmd->add_flag("--validate", args->validate,

@@ -268,13 +268,20 @@ Result<CalibratedReport> QuantizeCalibrated(const ImportedModel& source, const Q
     LLMC_ASSIGN_OR_RETURN(BitAllocation allocation, AllocateBitsForTarget(*model, calib, config, plan));
     result.calibration["bit_allocation"] = allocation.ToJson();
   }
+  const TensorQuantizer rtn = RtnQuantizer(config);
+  // The token embedding as it will be stored before any layer is calibrated: layer 0 then sees the
+  // quantized model's inputs, as every later layer does.
+  for (const TensorPlan& p : plan) {
+    if (p.name != "model.embed_tokens.weight" || !p.quantize) continue;
+    LLMC_ASSIGN_OR_RETURN(WeightTensor embedding, rtn(model->Weight(p.name), p));
+    LLMC_RETURN_IF_ERROR(model->ReplaceWeight(std::move(embedding)));
+  }
   LLMC_ASSIGN_OR_RETURN(CalibratedLayers layers, QuantizeLayersGptq(*model, source, calib, config, plan));
   for (TensorPlan& p : plan) {
     auto it = layers.tensors.find(p.name);
     if (it != layers.tensors.end()) p.rule += " · " + it->second.method;
   }
   // QuantizeModel writes the store: the GPTQ tensors as computed, everything else by RTN/dense.
-  const TensorQuantizer rtn = RtnQuantizer(config);
   const TensorQuantizer quantizer = [&](const WeightTensor& dense, const TensorPlan& p) -> Result<WeightTensor> {
     auto it = layers.tensors.find(p.name);
     if (it != layers.tensors.end()) return it->second.tensor;

@@ -17,7 +17,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr int64_t kDefaultGroupSize = 128;
 constexpr int kDenseEmbeddingBits = 16;
 
 bool IsEmbedding(const std::string& name) { return name == "model.embed_tokens.weight" || name == "lm_head.weight"; }

@@ -16,6 +16,9 @@
 
 namespace llmc {
 
+// Group size of quantized weights when the config names none (8 bits: one scale per output channel).
+inline constexpr int64_t kDefaultGroupSize = 128;
+
 // What one tensor becomes.
 struct TensorPlan {
   std::string name;
