@@ -34,6 +34,8 @@ namespace {
 using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 constexpr int kMaxDampIncreases = 8;
+// Below this many elements a memory pass runs on one thread: waking the team costs more.
+constexpr int64_t kMinParallelCopy = int64_t{1} << 16;
 
 Status CheckGptqOptions(const std::string& name, const GptqOptions& o) {
   if (o.spec.bits < 2 || o.spec.bits > 4) {
@@ -355,19 +357,26 @@ HessianAccumulator::HessianAccumulator(int64_t cols)
 void HessianAccumulator::Add(const float* x, int64_t n_tokens) {
   if (n_tokens <= 0) return;
   // XᵀX on the runtime-dispatched SIMD GEMM (MatMulF32 with a = b = Xᵀ) rather than Eigen on baseline
-  // x86-64, only its lower triangle: per block of kBlock rows, the columns up to the block's end (about
-  // half the flops of the full product). Added into the double total: the float sums stay short (one
+  // x86-64, only its lower triangle: per block of kBlock columns, the rows from the block's start
+  // (about half the flops of the full product). Added into the double total: the float sums stay short (one
   // call's tokens), the long sum over all calibration tokens is in double.
   constexpr int64_t kBlock = 128;
   xt_.resize(static_cast<size_t>(cols_ * n_tokens));
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    for (int64_t c = 0; c < cols_; ++c) xt_[c * n_tokens + t] = x[t * cols_ + c];
+  // The transposition and the double sums are memory passes: threads over rows of their output.
+  const bool parallel = cols_ * n_tokens >= kMinParallelCopy;
+#pragma omp parallel for schedule(static) num_threads(NumThreads()) if (parallel)
+  for (int64_t c = 0; c < cols_; ++c) {
+    for (int64_t t = 0; t < n_tokens; ++t) xt_[c * n_tokens + t] = x[t * cols_ + c];
   }
-  for (int64_t i0 = 0; i0 < cols_; i0 += kBlock) {
-    const int64_t i1 = std::min(cols_, i0 + kBlock);
-    MatMulF32(xt_.data() + i0 * n_tokens, n_tokens, xt_.data(), n_tokens, scratch_.data() + i0 * cols_, cols_,
-              i1 - i0, i1, n_tokens);
+  // By blocks of columns j0..j1, rows i >= j0: each call packs only its kBlock columns (MatMulF32's
+  // b), while the rows (its a) are read in place.
+  for (int64_t j0 = 0; j0 < cols_; j0 += kBlock) {
+    const int64_t j1 = std::min(cols_, j0 + kBlock);
+    const float* from_j0 = xt_.data() + j0 * n_tokens;
+    MatMulF32(from_j0, n_tokens, from_j0, n_tokens, scratch_.data() + j0 * cols_ + j0, cols_, cols_ - j0, j1 - j0,
+              n_tokens);
   }
+#pragma omp parallel for schedule(dynamic, 16) num_threads(NumThreads()) if (parallel)
   for (int64_t i = 0; i < cols_; ++i) {
     for (int64_t j = 0; j <= i; ++j) xtx_[i * cols_ + j] += static_cast<double>(scratch_[i * cols_ + j]);
   }
