@@ -39,6 +39,14 @@ bool ActivationInt8();
 void MatMulF32(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n,
                int64_t k);
 
+// gate[i] = gate[i] · sigmoid(gate[i]) · up[i] for i < n (SwiGLU), on the calling thread, with a
+// vectorized exp (at most 1 ulp from e^x).
+void SwiGlu(float* gate, const float* up, int64_t n);
+
+// Softmax of row[first..last] scaled by `scale`, in place (max subtracted, vectorized exp); the rest
+// of the row's `width` entries become 0, so masked keys add nothing in a value product.
+void MaskedSoftmax(float* row, int64_t first, int64_t last, int64_t width, float scale);
+
 // The scalar reference the optimised path is tested against.
 void MatMulReference(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);
 

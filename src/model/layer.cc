@@ -2,7 +2,6 @@
 // and a pre-norm SwiGLU MLP, each added back onto the residual stream.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <vector>
 
 #include "llmc/kernels.h"
@@ -49,22 +48,6 @@ struct AttentionShape {
   int64_t window;  // sliding window (0: none)
 };
 
-// Softmax of scores[first..last] (scaled by `scale`) in place; the rest of the row's `width` entries
-// become 0, so masked keys add nothing in the value product.
-void MaskedSoftmaxRow(float* scores, int64_t first, int64_t last, int64_t width, float scale) {
-  float max_score = -std::numeric_limits<float>::infinity();
-  for (int64_t j = first; j <= last; ++j) max_score = std::max(max_score, scores[j] * scale);
-  double total = 0;
-  for (int64_t j = first; j <= last; ++j) {
-    scores[j] = std::exp(scores[j] * scale - max_score);
-    total += scores[j];
-  }
-  const auto inv = static_cast<float>(1.0 / total);
-  std::fill(scores, scores + first, 0.0f);
-  for (int64_t j = first; j <= last; ++j) scores[j] *= inv;
-  std::fill(scores + last + 1, scores + width, 0.0f);
-}
-
 // Attention of n_tokens > 1 new queries (prefill, calibration): per query head and block of
 // kQueryBlock queries, the scores against every key up to the block's last position are one GEMM,
 // the causal (and sliding-window) softmax is taken row by row, and the outputs are a second GEMM
@@ -100,7 +83,7 @@ void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, co
           const int64_t pos = kv.past + t0 + i;
           // Sliding window (transformers' mask): key j is visible to query i when i - window < j <= i.
           const int64_t first = s.window > 0 ? std::max<int64_t>(0, pos - s.window + 1) : 0;
-          MaskedSoftmaxRow(scores.data() + i * visible, first, pos, visible, scale);
+          MaskedSoftmax(scores.data() + i * visible, first, pos, visible, scale);
         }
         MatMulF32(scores.data(), visible, values_t.data() + kv_head * d * keys, keys, out + t0 * q_dim + h * d,
                   q_dim, rows, d, visible);
@@ -128,7 +111,7 @@ void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, flo
     for (int64_t h = 0; h < s.heads; ++h) {
       const int64_t kv_offset = first * kv_dim + h / group * d;
       MatMulF32(q + h * d, d, kv.keys + kv_offset, kv_dim, scores.data(), visible, 1, visible, d);
-      MaskedSoftmaxRow(scores.data(), 0, visible - 1, visible, scale);
+      MaskedSoftmax(scores.data(), 0, visible - 1, visible, scale);
       float* o = out + h * d;
       std::fill(o, o + d, 0.0f);
       for (int64_t j = 0; j < visible; ++j) {
@@ -188,8 +171,10 @@ void TransformerModel::GatedActivation(int64_t layer, const float* normed, int64
   std::vector<float> up(static_cast<size_t>(n));
   MatMul(*lw.gate_proj, normed, n_tokens, out);
   MatMul(*lw.up_proj, normed, n_tokens, up.data());
+  // Whole blocks per thread (the kernel's result per element does not depend on the cut).
+  constexpr int64_t kBlock = 4096;
 #pragma omp parallel for num_threads(NumThreads()) schedule(static) if (n > kMinParallelWork)
-  for (int64_t i = 0; i < n; ++i) out[i] = out[i] / (1.0f + std::exp(-out[i])) * up[static_cast<size_t>(i)];
+  for (int64_t i = 0; i < n; i += kBlock) SwiGlu(out + i, up.data() + i, std::min(kBlock, n - i));
 }
 
 Status TransformerModel::RunLayer(int64_t layer, std::span<const LayerRun> runs, const StageHook& before_stage) {

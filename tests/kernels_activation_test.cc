@@ -1,0 +1,93 @@
+// SwiGlu and MaskedSoftmax (the vectorized-exp element kernels of the MLP and attention) against
+// double-precision references, on every Highway target this CPU runs, for lengths that leave a
+// partial vector, with extreme gates and masked ends.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "hwy/targets.h"
+#include "kernels_test_weights.h"
+#include "llmc/kernels.h"
+
+namespace llmc {
+namespace {
+
+using testing::RandomActivations;
+
+std::vector<int64_t> TestedTargets() {
+  std::vector<int64_t> out;
+  for (int64_t target : {int64_t{HWY_AVX3}, int64_t{HWY_AVX2}, int64_t{HWY_SCALAR}}) {
+    if ((hwy::SupportedTargets() & target) != 0) out.push_back(target);
+  }
+  return out;
+}
+
+TEST(SwiGluTest, MatchesDoubleReferenceOnEveryTarget) {
+  for (int64_t n : {1, 7, 16, 33, 1536}) {
+    std::vector<float> gate = RandomActivations(n, 3), up = RandomActivations(n, 4);
+    for (float& g : gate) g *= 4.0f;
+    gate[0] = -200.0f;  // far below exp's range: sigmoid 0, never inf/inf
+    if (n > 1) gate[1] = 200.0f;
+    for (int64_t target : TestedTargets()) {
+      SCOPED_TRACE(std::string(hwy::TargetName(target)) + " n " + std::to_string(n));
+      hwy::SetSupportedTargetsForTest(target);
+      std::vector<float> out = gate;
+      SwiGlu(out.data(), up.data(), n);
+      hwy::SetSupportedTargetsForTest(0);
+      for (int64_t i = 0; i < n; ++i) {
+        const double g = gate[i];
+        const double ref = g / (1.0 + std::exp(-g)) * up[i];
+        ASSERT_TRUE(std::isfinite(out[i])) << i;
+        ASSERT_NEAR(out[i], ref, 4e-7 * std::fabs(ref) + 1e-30) << "gate " << g << " at " << i;
+      }
+    }
+  }
+}
+
+TEST(SwiGluTest, NanGatePropagates) {
+  std::vector<float> gate = {1.0f, std::numeric_limits<float>::quiet_NaN(), -1.0f};
+  const std::vector<float> up = {1.0f, 1.0f, 1.0f};
+  SwiGlu(gate.data(), up.data(), 3);
+  EXPECT_TRUE(std::isnan(gate[1]));
+  EXPECT_TRUE(std::isfinite(gate[0]) && std::isfinite(gate[2]));
+}
+
+TEST(MaskedSoftmaxTest, MatchesDoubleReferenceAndZeroesTheMaskedEnds) {
+  struct Case {
+    int64_t first, last, width;
+  };
+  for (const Case c : {Case{0, 0, 1}, Case{0, 4, 5}, Case{3, 40, 50}, Case{0, 511, 512}, Case{17, 17, 20}}) {
+    std::vector<float> scores = RandomActivations(c.width, 5);
+    for (float& s : scores) s *= 30.0f;  // scaled by 0.125 below: a wide spread of probabilities
+    const float scale = 0.125f;
+    double max = -std::numeric_limits<double>::infinity(), total = 0;
+    for (int64_t j = c.first; j <= c.last; ++j) max = std::max(max, static_cast<double>(scores[j]) * scale);
+    std::vector<double> ref(static_cast<size_t>(c.width), 0.0);
+    for (int64_t j = c.first; j <= c.last; ++j) total += ref[j] = std::exp(static_cast<double>(scores[j]) * scale - max);
+    for (double& r : ref) r /= total;
+    for (int64_t target : TestedTargets()) {
+      SCOPED_TRACE(std::string(hwy::TargetName(target)) + " [" + std::to_string(c.first) + ", " +
+                   std::to_string(c.last) + "] of " + std::to_string(c.width));
+      hwy::SetSupportedTargetsForTest(target);
+      std::vector<float> row = scores;
+      MaskedSoftmax(row.data(), c.first, c.last, c.width, scale);
+      hwy::SetSupportedTargetsForTest(0);
+      double sum = 0;
+      for (int64_t j = 0; j < c.width; ++j) {
+        if (j < c.first || j > c.last) {
+          ASSERT_EQ(row[j], 0.0f) << "masked entry " << j;
+        } else {
+          ASSERT_NEAR(row[j], ref[j], 2e-6 * ref[j] + 1e-12) << j;
+        }
+        sum += row[j];
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-5);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace llmc
