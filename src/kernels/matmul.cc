@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -112,17 +113,34 @@ void Gemv(const WeightTensor& w, const float* x, float* y) {
   // Reused by this thread's next calls (decode makes hundreds per token: no allocations).
   thread_local QuantizedActivations qa;
   thread_local kernels::x86::Activations xa_buffers;
+  // What qa and xa_buffers were made from: q, k and v (gate and up) read the same activations, so
+  // a call on the same values, groups and bits reuses them.
+  thread_local std::vector<float> qa_x;
+  thread_local int64_t qa_group_size = 0, qa_groups = 0;
+  thread_local int xa_bits = 0;  // 0: xa_buffers are not from qa
   // The workers below must read this thread's buffers: inside the parallel region the name
   // xa_buffers would be each worker's own (empty) thread_local.
   const kernels::x86::Activations& xa = xa_buffers;
   // 2/4/8-bit codes on x86: byte dot products against activations reordered once per call.
   const kernels::x86::Isa x86_isa = int8 ? kernels::x86::IsaFor(w) : kernels::x86::Isa::kNone;
   if (int8) {
-    QuantizeActivations(x, a.cols, a.stride, gs, groups, qa);
+    const bool same_input = qa_group_size == gs && qa_groups == groups &&
+                            qa_x.size() == static_cast<size_t>(a.cols) &&
+                            std::memcmp(qa_x.data(), x, sizeof(float) * static_cast<size_t>(a.cols)) == 0;
+    if (!same_input) {
+      QuantizeActivations(x, a.cols, a.stride, gs, groups, qa);
+      qa_x.assign(x, x + a.cols);
+      qa_group_size = gs;
+      qa_groups = groups;
+      xa_bits = 0;
+    }
     a.xq = qa.q.data();
     a.xq_block_scales = qa.block_scales.data();
     a.xq_group_sums = qa.group_sums.data();
-    if (x86_isa != kernels::x86::Isa::kNone) kernels::x86::PrepareActivations(a, w.quant.bits, xa_buffers);
+    if (x86_isa != kernels::x86::Isa::kNone && xa_bits != w.quant.bits) {
+      kernels::x86::PrepareActivations(a, w.quant.bits, xa_buffers);
+      xa_bits = w.quant.bits;
+    }
   } else if (w.quantized()) {
     x_group_sums = GroupSums(x, a.cols, gs, groups);
     a.x_group_sums = x_group_sums.data();
