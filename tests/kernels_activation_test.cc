@@ -1,6 +1,6 @@
-// SwiGlu and MaskedSoftmax (the vectorized-exp element kernels of the MLP and attention) against
+// SwiGlu, MaskedSoftmax and WeightedRowSum (the element kernels of the MLP and attention) against
 // double-precision references, on every Highway target this CPU runs, for lengths that leave a
-// partial vector, with extreme gates and masked ends.
+// partial vector, with extreme gates, masked ends and strided rows.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -85,6 +85,33 @@ TEST(MaskedSoftmaxTest, MatchesDoubleReferenceAndZeroesTheMaskedEnds) {
         sum += row[j];
       }
       EXPECT_NEAR(sum, 1.0, 1e-5);
+    }
+  }
+}
+
+TEST(WeightedRowSumTest, MatchesDoubleReferenceWithStridedRows) {
+  struct Case {
+    int64_t n, cols, ld;
+  };
+  for (const Case c : {Case{1, 1, 1}, Case{5, 64, 192}, Case{33, 70, 75}, Case{300, 128, 128}}) {
+    const std::vector<float> weights = RandomActivations(c.n, 6);
+    const std::vector<float> rows = RandomActivations(c.n * c.ld, 7);
+    for (int64_t target : TestedTargets()) {
+      SCOPED_TRACE(std::string(hwy::TargetName(target)) + " n " + std::to_string(c.n) + " cols " +
+                   std::to_string(c.cols));
+      hwy::SetSupportedTargetsForTest(target);
+      std::vector<float> out(static_cast<size_t>(c.cols + 3), -7.0f);
+      WeightedRowSum(weights.data(), rows.data(), c.ld, c.n, c.cols, out.data());
+      hwy::SetSupportedTargetsForTest(0);
+      for (int64_t col = 0; col < c.cols; ++col) {
+        double ref = 0, abs = 0;
+        for (int64_t j = 0; j < c.n; ++j) {
+          ref += static_cast<double>(weights[j]) * rows[j * c.ld + col];
+          abs += std::fabs(static_cast<double>(weights[j]) * rows[j * c.ld + col]);
+        }
+        ASSERT_NEAR(out[col], ref, 2e-6 * abs + 1e-30) << col;
+      }
+      for (int64_t col = c.cols; col < c.cols + 3; ++col) ASSERT_EQ(out[col], -7.0f) << "wrote past " << c.cols;
     }
   }
 }

@@ -39,6 +39,10 @@ bool ActivationInt8();
 void MatMulF32(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n,
                int64_t k);
 
+// out[c] = sum_j weights[j] * rows[j][c] for c < cols, j < n (rows ld floats apart), on the calling
+// thread: decode attention's value product over the cache, read in place.
+void WeightedRowSum(const float* weights, const float* rows, int64_t ld, int64_t n, int64_t cols, float* out);
+
 // gate[i] = gate[i] · sigmoid(gate[i]) · up[i] for i < n (SwiGLU), on the calling thread, with a
 // vectorized exp (at most 1 ulp from e^x).
 void SwiGlu(float* gate, const float* up, int64_t n);

@@ -11,6 +11,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "kernels/kernels_internal.h"
+#include "llmc/kernels.h"
 #include "kernels/unpack-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -145,6 +146,27 @@ void DotRowsF32Impl(const float* x, const float* b, int64_t ldb, int64_t n, int6
   for (int64_t r = 0; r < n; ++r) y[r] = DenseDot(F32Row{b + r * ldb}, x, k);
 }
 
+void WeightedRowSumImpl(const float* weights, const float* rows, int64_t ld, int64_t n, int64_t cols, float* out) {
+  const DF df;
+  const auto N = static_cast<int64_t>(hn::Lanes(df));
+  int64_t c = 0;
+  for (; c + 2 * N <= cols; c += 2 * N) {
+    auto a0 = hn::Zero(df), a1 = hn::Zero(df);
+    for (int64_t j = 0; j < n; ++j) {
+      const auto w = hn::Set(df, weights[j]);
+      a0 = hn::MulAdd(w, hn::LoadU(df, rows + j * ld + c), a0);
+      a1 = hn::MulAdd(w, hn::LoadU(df, rows + j * ld + c + N), a1);
+    }
+    hn::StoreU(a0, df, out + c);
+    hn::StoreU(a1, df, out + c + N);
+  }
+  for (; c < cols; ++c) {
+    float acc = 0.0f;
+    for (int64_t j = 0; j < n; ++j) acc += weights[j] * rows[j * ld + c];
+    out[c] = acc;
+  }
+}
+
 void GemvRowsImpl(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const WeightTensor& w = *a.w;
   const uint8_t* base = w.data.data();
@@ -179,9 +201,16 @@ HWY_AFTER_NAMESPACE();
 namespace llmc::kernels {
 HWY_EXPORT(GemvRowsImpl);
 HWY_EXPORT(DotRowsF32Impl);
+HWY_EXPORT(WeightedRowSumImpl);
 void GemvRows(const MatMulArgs& a, int64_t r0, int64_t r1) { HWY_DYNAMIC_DISPATCH(GemvRowsImpl)(a, r0, r1); }
 void DotRowsF32(const float* x, const float* b, int64_t ldb, int64_t n, int64_t k, float* y) {
   HWY_DYNAMIC_DISPATCH(DotRowsF32Impl)(x, b, ldb, n, k, y);
 }
 }  // namespace llmc::kernels
+
+namespace llmc {
+void WeightedRowSum(const float* weights, const float* rows, int64_t ld, int64_t n, int64_t cols, float* out) {
+  HWY_DYNAMIC_DISPATCH(kernels::WeightedRowSumImpl)(weights, rows, ld, n, cols, out);
+}
+}  // namespace llmc
 #endif

@@ -188,6 +188,15 @@ LLMC_X86_TARGET inline float RowDotAvx2(const uint8_t* p, const int8_t* x, const
   return HorizontalSum(_mm_add_ps(_mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)), acc128));
 }
 
+// Rows [r, r + n) of codes into L1 ahead of use (those past the last row are skipped): a decode call
+// streams only a few kB per thread, too short for the hardware prefetchers to ramp up, and they stop
+// at every 4 kB page. Measured on SmolLM2 int2 decode, 2 threads: about +25 % tokens/s.
+LLMC_X86_TARGET inline void PrefetchRows(const RowLayout& l, int64_t r, int64_t n) {
+  const int64_t bytes = (std::min(l.rows, r + n) - r) * l.row_bytes;
+  const uint8_t* p = l.codes + r * l.row_bytes;
+  for (int64_t b = 0; b < bytes; b += 64) _mm_prefetch(reinterpret_cast<const char*>(p + b), _MM_HINT_T0);
+}
+
 // Rows [r0, r1): y = sum over lanes of (weight scale * activation scale * integer dot) - hoisted
 // zeros, the dot from Kernel::RowDot<kBits>.
 template <class Kernel, int kBits>
@@ -200,6 +209,7 @@ LLMC_X86_TARGET void RowsWith(const MatMulArgs& a, const Activations& xa, int64_
   RowParams params(l.groups);
   const float bias = static_cast<float>(Kernel::CodeBias(kBits));
   for (int64_t r = r0; r < r1; ++r) {
+    PrefetchRows(l, r + 4, 1);
     const float correction = PrepareRow(l, r, xq_group_sums.data(), bias, params, group_scales.data());
     const float dot = Kernel::template RowDot<kBits>(l.codes + r * l.row_bytes, xa.bytes.data(), xa.lane_scales.data(),
                                                      group_scales.data(), l);

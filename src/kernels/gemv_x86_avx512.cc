@@ -193,6 +193,7 @@ LLMC_X86_TARGET void Rows(const MatMulArgs& a, const Activations& xa, int64_t r0
   zs.assign(static_cast<size_t>(kRows * l.groups + 32), 0.0f);
   int64_t r = r0;
   for (; r + kRows <= r1; r += kRows) {
+    PrefetchRows(l, r + 2 * kRows, kRows);  // two walks ahead
     ConvertRowScales(l, r, kRows, scales.data(), zs.data());
     RowDots<kBits, kRows, kOneGroup>(l.codes + r * l.row_bytes, xa, scales.data(), zs.data(), a.xq_group_sums, l, a.y + r);
   }

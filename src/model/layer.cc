@@ -112,13 +112,7 @@ void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, flo
       const int64_t kv_offset = first * kv_dim + h / group * d;
       MatMulF32(q + h * d, d, kv.keys + kv_offset, kv_dim, scores.data(), visible, 1, visible, d);
       MaskedSoftmax(scores.data(), 0, visible - 1, visible, scale);
-      float* o = out + h * d;
-      std::fill(o, o + d, 0.0f);
-      for (int64_t j = 0; j < visible; ++j) {
-        const float* v = kv.values + kv_offset + j * kv_dim;
-        const float p = scores[static_cast<size_t>(j)];
-        for (int64_t i = 0; i < d; ++i) o[i] += p * v[i];
-      }
+      WeightedRowSum(scores.data(), kv.values + kv_offset, kv_dim, visible, d, out + h * d);
     }
   }
 }
