@@ -1,4 +1,5 @@
-// SwiGlu, MaskedSoftmax and WeightedRowSum (the element kernels of the MLP and attention) against
+// SwiGlu, MaskedSoftmax, WeightedRowSum and LogSumExp (the element kernels of the MLP, attention and
+// the sensitivity KL) against
 // double-precision references, on every Highway target this CPU runs, for lengths that leave a
 // partial vector, with extreme gates, masked ends and strided rows.
 #include <gtest/gtest.h>
@@ -112,6 +113,25 @@ TEST(WeightedRowSumTest, MatchesDoubleReferenceWithStridedRows) {
         ASSERT_NEAR(out[col], ref, 2e-6 * abs + 1e-30) << col;
       }
       for (int64_t col = c.cols; col < c.cols + 3; ++col) ASSERT_EQ(out[col], -7.0f) << "wrote past " << c.cols;
+    }
+  }
+}
+
+TEST(LogSumExpTest, MatchesDoubleReferenceOnEveryTarget) {
+  for (int64_t n : {1, 5, 17, 49152}) {
+    std::vector<float> x = RandomActivations(n, 8);
+    for (float& v : x) v *= 8.0f;  // logits: a spread of several nats
+    x[n / 2] = 90.0f;  // e^90 overflows float: the max must come out first
+    double max = -std::numeric_limits<double>::infinity(), total = 0;
+    for (float v : x) max = std::max(max, static_cast<double>(v));
+    for (float v : x) total += std::exp(static_cast<double>(v) - max);
+    const double ref = max + std::log(total);
+    for (int64_t target : TestedTargets()) {
+      SCOPED_TRACE(std::string(hwy::TargetName(target)) + " n " + std::to_string(n));
+      hwy::SetSupportedTargetsForTest(target);
+      const double got = LogSumExp(x.data(), n);
+      hwy::SetSupportedTargetsForTest(0);
+      EXPECT_NEAR(got, ref, 1e-6 * std::fabs(ref));
     }
   }
 }

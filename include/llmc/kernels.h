@@ -51,6 +51,10 @@ void SwiGlu(float* gate, const float* up, int64_t n);
 // of the row's `width` entries become 0, so masked keys add nothing in a value product.
 void MaskedSoftmax(float* row, int64_t first, int64_t last, int64_t width, float scale);
 
+// log sum_i exp(x[i]) for n >= 1 (max subtracted first, vectorized exp, the sum in double): the
+// normalizer of a row of logits.
+double LogSumExp(const float* x, int64_t n);
+
 // The scalar reference the optimised path is tested against.
 void MatMulReference(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);
 

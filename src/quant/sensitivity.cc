@@ -36,15 +36,6 @@ struct Replay {
   int64_t tokens = 0;
 };
 
-// max + log sum_v exp(row[v] - max): one exp per entry, summed in double.
-double LogSumExp(const float* row, int64_t vocab) {
-  float max = row[0];
-  for (int64_t v = 1; v < vocab; ++v) max = std::max(max, row[v]);
-  double sum = 0;
-  for (int64_t v = 0; v < vocab; ++v) sum += std::exp(row[v] - max);
-  return static_cast<double>(max) + std::log(sum);
-}
-
 // Logits of one segment after running layers [from, num_layers) on `hidden`.
 Result<std::vector<float>> RunToLogits(Model& model, int64_t from, std::vector<float> hidden) {
   const ModelConfig& c = model.config();
