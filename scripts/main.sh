@@ -5,7 +5,8 @@
 #   2. quantize it with the best backend (calibrated 2-bit, AngelSlim-style, on calibration text, with
 #      sensitivity-driven mixed precision at 2.5 bits per weight over the whole model),
 #   3. validate the result against the reference on evaluation text and print the comparison.
-# Outputs go to out/ (override with OUT_DIR). Re-running reuses what is already there.
+# Outputs go to out/ (override with OUT_DIR). Re-running reuses what is already there (the quantized
+# store only when it is newer than the llmc binary).
 # CALIB_SAMPLES (default: the design notes' 128 sequences of 512 tokens, about 8 minutes on 2 cores) and
 # CHUNKS (evaluation windows, default 20) trade time for precision.
 set -euo pipefail
@@ -23,7 +24,8 @@ CAND="$OUT_DIR/smollm2-135m-angelslim-2bit.parquet"
 
 [ -f "$REF" ] || "$LLMC" convert "$GGUF" -o "$REF" --dtype f16
 "$LLMC" inspect "$REF"
-[ -f "$CAND" ] || "$LLMC" quantize --input "$REF" --output "$CAND" --backend angelslim \
+# Re-made when llmc was rebuilt since: a store from an older binary may follow older rules.
+[ "$CAND" -nt "$LLMC" ] || "$LLMC" quantize --input "$REF" --output "$CAND" --backend angelslim \
   --calibration-data "$CALIB" --calib-samples "${CALIB_SAMPLES:-128}" --target-bpw 2.5
 "$LLMC" inspect "$CAND"
 # validate prints the comparison and PASS/FAIL against the design notes' bars (cosine >= 0.95, PPL
