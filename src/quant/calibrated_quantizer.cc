@@ -178,7 +178,7 @@ Result<std::unique_ptr<Model>> OpenCalibrationModel(const ImportedModel& source)
   const std::vector<std::string> required = RequiredTensorNames(source.config);
   std::vector<WeightTensor> tensors;
   for (const TensorSource& t : source.tensors) {
-    if (std::find(required.begin(), required.end(), t.name) == required.end() && t.name != "lm_head.weight") {
+    if (std::find(required.begin(), required.end(), t.name) == required.end() && t.name != kLmHeadName) {
       continue;
     }
     auto loaded = t.load();
@@ -272,7 +272,7 @@ Result<CalibratedReport> QuantizeCalibrated(const ImportedModel& source, const Q
   // The token embedding as it will be stored before any layer is calibrated: layer 0 then sees the
   // quantized model's inputs, as every later layer does.
   for (const TensorPlan& p : plan) {
-    if (p.name != "model.embed_tokens.weight" || !p.quantize) continue;
+    if (p.name != kTokenEmbeddingName || !p.quantize) continue;
     LLMC_ASSIGN_OR_RETURN(WeightTensor embedding, rtn(model->Weight(p.name), p));
     LLMC_RETURN_IF_ERROR(model->ReplaceWeight(std::move(embedding)));
   }

@@ -19,7 +19,7 @@ using json = nlohmann::json;
 
 constexpr int kDenseEmbeddingBits = 16;
 
-bool IsEmbedding(const std::string& name) { return name == "model.embed_tokens.weight" || name == "lm_head.weight"; }
+bool IsEmbedding(const std::string& name) { return name == kTokenEmbeddingName || name == kLmHeadName; }
 
 // Every pattern must match some tensor: a typo would otherwise silently quantize what the user meant to keep.
 Status CheckPatternsMatch(const QuantizationConfig& config, const std::vector<TensorShape>& tensors) {

@@ -16,6 +16,10 @@
 
 namespace llmc {
 
+// The HF names of the token embedding and the (untied) LM head, which the config's embedding_bits covers.
+inline constexpr char kTokenEmbeddingName[] = "model.embed_tokens.weight";
+inline constexpr char kLmHeadName[] = "lm_head.weight";
+
 // Group size of quantized weights when the config names none (8 bits: one scale per output channel).
 inline constexpr int64_t kDefaultGroupSize = 128;
 

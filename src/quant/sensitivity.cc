@@ -16,6 +16,11 @@ namespace {
 // replaying the later layers and the LM head once per weight stays cheap.
 constexpr int64_t kSensitivityTokens = 128;
 
+// Index of `bits` in kBitLevels.
+size_t LevelOf(int bits) {
+  return static_cast<size_t>(std::find(std::begin(kBitLevels), std::end(kBitLevels), bits) - std::begin(kBitLevels));
+}
+
 // Modelled KL at b bits relative to 2 bits: each extra bit quarters the squared error.
 double RelativeError(int bits) { return std::pow(4.0, -(bits - 2)); }
 
@@ -157,10 +162,7 @@ double BitsPerWeight(const QuantSpec& spec, int64_t cols) {
 
 Status AssignBits(std::vector<BitChoice>& tensors, double fixed_bits, double total_weights, double target_bpw,
                   double& achieved_bpw) {
-  const auto level = [](int bits) {
-    return static_cast<size_t>(std::find(std::begin(kBitLevels), std::end(kBitLevels), bits) - std::begin(kBitLevels));
-  };
-  const auto cost = [&](const BitChoice& t, int bits) { return t.bpw[level(bits)] * static_cast<double>(t.numel); };
+  const auto cost = [](const BitChoice& t, int bits) { return t.bpw[LevelOf(bits)] * static_cast<double>(t.numel); };
   double used = fixed_bits;
   for (BitChoice& t : tensors) {
     t.bits = 2;
@@ -213,8 +215,8 @@ Result<BitAllocation> AllocateBitsForTarget(Model& model, const CalibrationSet& 
   LLMC_ASSIGN_OR_RETURN(Replay replay, PrepareReplay(model, calib));
   out.tokens = replay.tokens;
   const int64_t layers = model.config().num_layers;
-  std::map<std::string, int64_t> replay_from = {{"model.embed_tokens.weight", kFromEmbedding},
-                                                {"lm_head.weight", layers}};
+  std::map<std::string, int64_t> replay_from = {{kTokenEmbeddingName, kFromEmbedding},
+                                                {kLmHeadName, layers}};
   for (int64_t layer = 0; layer < layers; ++layer) {
     for (const std::string& name : model.LinearWeightNames(layer)) replay_from[name] = layer;
   }
@@ -258,8 +260,7 @@ Result<BitAllocation> AllocateBitsForTarget(Model& model, const CalibrationSet& 
   for (size_t t = 0; t < out.tensors.size(); ++t) {
     const BitChoice& c = out.tensors[t];
     TensorPlan* p = FindPlan(plan, c.name);
-    p->spec = specs[t][static_cast<size_t>(std::find(std::begin(kBitLevels), std::end(kBitLevels), c.bits) -
-                                           std::begin(kBitLevels))];
+    p->spec = specs[t][LevelOf(c.bits)];
     p->rule = fmt::format("target_bpw {} (KL {:.3g} at 2 bits)", out.target_bpw, c.sensitivity);
   }
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
