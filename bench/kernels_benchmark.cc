@@ -28,9 +28,11 @@ using testing::RandomWeight;
 using testing::WeightCase;
 
 // range(0) selects the weight type: 0 f16, 1 int8, 2 int4, 3 int2 (group 64, asymmetric grid),
-// 4 int4, 5 int2 (group 128: llmc quantize's default).
+// 4 int4, 5 int2 (group 128: llmc quantize's default), 6 int8 with one signed scale per row (the
+// default 8-bit token embedding, which is also the tied LM head).
 WeightCase TypeCase(int64_t type) {
   if (type == 0) return {Encoding::kF16};
+  if (type == 6) return {Encoding::kQuantized, 8, QuantGrid::kSigned, 0};
   const int bits[] = {0, 8, 4, 2, 4, 2};
   return {Encoding::kQuantized, bits[type], QuantGrid::kAsymmetric, type >= 4 ? 128 : 64};
 }
@@ -67,12 +69,13 @@ void BM_Gemv(benchmark::State& state) {
 template <int64_t kThreads>
 void GemvArgs(benchmark::internal::Benchmark* b) {
   const std::pair<int64_t, int64_t> shapes[] = {{576, 576}, {1536, 576}, {576, 1536}, {49152, 576}};
-  for (int64_t type = 0; type < 4; ++type) {
+  for (int64_t type : {0, 1, 2, 3, 5}) {
     for (auto [rows, cols] : shapes) {
       b->Args({type, rows, cols, kThreads, 0});
       if (type > 0) b->Args({type, rows, cols, kThreads, 1});
     }
   }
+  b->Args({6, 49152, 576, kThreads, 1});
 }
 BENCHMARK(BM_Gemv)->Apply(GemvArgs<1>)->MinTime(0.2);
 BENCHMARK(BM_Gemv)->Apply(GemvArgs<2>)->MinTime(0.2)->UseRealTime();
