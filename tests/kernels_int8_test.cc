@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "hwy/targets.h"
 #include "kernels/gemv_x86.h"
+#include "kernels/kernels_internal.h"
 #include "kernels_test_weights.h"
 #include "llmc/kernels.h"
 #include "llmc/quant.h"
@@ -256,6 +258,63 @@ TEST(KernelsInt8Test, X86BytePathMatchesTheHighwayInt8Path) {
       }
     }
   }
+}
+
+// The block quantizer against a scalar reference on every target: the largest |x| of each block maps
+// to ±127, values round to nearest with ties to even, the partial last block is quantized alone, an
+// all-zero block gets scale 0 and a block holding inf or NaN scale NaN (their codes stay zero).
+TEST(KernelsInt8Test, QuantizeBlocksMatchesTheScalarDefinitionOnEveryTarget) {
+  constexpr int64_t kCols = 32 * 5 + 7;
+  std::vector<float> x = ActivationsWithOutlier(kCols, 31);
+  std::fill(x.begin() + 32, x.begin() + 64, 0.0f);                   // block 1: all zero
+  x[70] = std::numeric_limits<float>::infinity();                    // block 2: inf
+  x[100] = std::numeric_limits<float>::quiet_NaN();                  // block 3: NaN
+  // Block 4: scale exactly 1, the others halfway between two integers.
+  for (int64_t c = 128; c < 160; ++c) x[c] = static_cast<float>(c - 144) + 0.5f;
+  x[128] = 127.0f;
+  const int64_t blocks = (kCols + 31) / 32;
+  std::vector<int16_t> want_q(kCols, 0);
+  std::vector<float> want_scale(blocks), want_sum(blocks);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t c1 = std::min(kCols, (b + 1) * 32);
+    float max_abs = 0.0f;
+    bool finite = true;
+    for (int64_t c = b * 32; c < c1; ++c) {
+      finite = finite && std::isfinite(x[c]);
+      if (finite) max_abs = std::max(max_abs, std::fabs(x[c]));
+    }
+    want_scale[b] = !finite ? std::numeric_limits<float>::quiet_NaN() : max_abs / 127.0f;
+    want_sum[b] = 0.0f;
+    if (!finite || max_abs == 0.0f) continue;
+    int32_t sum = 0;
+    for (int64_t c = b * 32; c < c1; ++c) {
+      want_q[c] = static_cast<int16_t>(std::nearbyint(x[c] * (127.0f / max_abs)));  // default mode: ties to even
+      sum += want_q[c];
+    }
+    want_sum[b] = want_scale[b] * static_cast<float>(sum);
+  }
+  for (int64_t target : TargetsToTest()) {
+    SCOPED_TRACE(hwy::TargetName(target));
+    hwy::SetSupportedTargetsForTest(target);
+    std::vector<int16_t> q(kCols + 9, 0);  // the caller's padding past cols stays untouched
+    std::vector<float> scale(blocks), sum(blocks);
+    kernels::QuantizeBlocks(x.data(), kCols, q.data(), scale.data(), sum.data());
+    for (int64_t c = 0; c < kCols; ++c) ASSERT_EQ(want_q[c], q[c]) << "column " << c;
+    for (int64_t c = kCols; c < kCols + 9; ++c) ASSERT_EQ(0, q[c]);
+    for (int64_t b = 0; b < blocks; ++b) {
+      if (std::isnan(want_scale[b])) {
+        EXPECT_TRUE(std::isnan(scale[b])) << "block " << b;
+      } else {
+        EXPECT_EQ(want_scale[b], scale[b]) << "block " << b;
+      }
+      EXPECT_EQ(want_sum[b], sum[b]) << "block " << b;
+    }
+    EXPECT_EQ(127, q[128]);
+    EXPECT_EQ(2, q[146]);   // 2.5
+    EXPECT_EQ(4, q[147]);   // 3.5
+    EXPECT_EQ(-2, q[141]);  // -2.5
+  }
+  hwy::SetSupportedTargetsForTest(0);
 }
 
 TEST(KernelsInt8Test, ZeroActivationsGiveZeroAndDenseWeightsKeepTheFloatPath) {

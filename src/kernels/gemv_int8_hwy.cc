@@ -5,6 +5,7 @@
 // per group: s_g * z_g * (quantized activations summed over g), as the float path does.
 // Compiled once per Highway target (foreach_target) and picked at run time.
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #undef HWY_TARGET_INCLUDE
@@ -147,6 +148,51 @@ void QuantGemvInt8(const MatMulArgs& a, int64_t r0, int64_t r1) {
 
 }  // namespace
 
+void QuantizeBlocksImpl(const float* x, int64_t cols, int16_t* q, float* block_scales, float* block_sums) {
+  const DF df;
+  const hn::RebindToSigned<DF> di;
+  const hn::Rebind<int16_t, decltype(di)> d16;
+  constexpr int64_t kBlock = kActivationBlock;
+  const auto N = static_cast<int64_t>(hn::Lanes(df));
+  static_assert(kBlock % hn::MaxLanes(DF()) == 0, "whole vectors per block");
+  const int64_t blocks = (cols + kBlock - 1) / kBlock;
+  HWY_ALIGN float x_tail[kBlock];
+  HWY_ALIGN int16_t q_tail[kBlock];
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t n = std::min(kBlock, cols - b * kBlock);
+    const float* xb = x + b * kBlock;
+    if (n < kBlock) {  // the partial last block through a zero-padded copy
+      std::fill(x_tail, x_tail + kBlock, 0.0f);
+      std::copy(xb, xb + n, x_tail);
+      xb = x_tail;
+    }
+    auto max_abs = hn::Zero(df);
+    bool finite = true;
+    for (int64_t i = 0; i < kBlock; i += N) {
+      const auto v = hn::LoadU(df, xb + i);
+      finite = finite && hn::AllTrue(df, hn::IsFinite(v));
+      max_abs = hn::Max(max_abs, hn::Abs(v));
+    }
+    const float m = hn::GetLane(hn::MaxOfLanes(df, max_abs));
+    if (!finite || m == 0.0f) {  // q stays zero
+      block_scales[b] = finite ? 0.0f : std::numeric_limits<float>::quiet_NaN();
+      block_sums[b] = 0.0f;
+      continue;
+    }
+    const auto inv = hn::Set(df, 127.0f / m);
+    int16_t* qb = n < kBlock ? q_tail : q + b * kBlock;
+    auto sum = hn::Zero(di);
+    for (int64_t i = 0; i < kBlock; i += N) {
+      const auto qi = hn::NearestInt(hn::Mul(hn::LoadU(df, xb + i), inv));  // ties to even
+      sum = hn::Add(sum, qi);
+      hn::StoreU(hn::DemoteTo(d16, qi), d16, qb + i);
+    }
+    if (n < kBlock) std::copy(q_tail, q_tail + n, q + b * kBlock);
+    block_scales[b] = m / 127.0f;
+    block_sums[b] = block_scales[b] * static_cast<float>(hn::GetLane(hn::SumOfLanes(di, sum)));
+  }
+}
+
 void GemvRowsInt8Impl(const MatMulArgs& a, int64_t r0, int64_t r1) {
   switch (a.w->quant.bits) {
     case 2: return QuantGemvInt8<2>(a, r0, r1);
@@ -161,6 +207,10 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace llmc::kernels {
+HWY_EXPORT(QuantizeBlocksImpl);
+void QuantizeBlocks(const float* x, int64_t cols, int16_t* q, float* block_scales, float* block_sums) {
+  HWY_DYNAMIC_DISPATCH(QuantizeBlocksImpl)(x, cols, q, block_scales, block_sums);
+}
 HWY_EXPORT(GemvRowsInt8Impl);
 void GemvRowsInt8(const MatMulArgs& a, int64_t r0, int64_t r1) {
   HWY_DYNAMIC_DISPATCH(GemvRowsInt8Impl)(a, r0, r1);

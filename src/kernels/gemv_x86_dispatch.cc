@@ -44,13 +44,33 @@ int64_t InterleavedBytes(int64_t cols, int bits) {
   return chunks * 64 * (8 / bits);
 }
 
+namespace {
+
+// xa[chunk * 64m + k * 64 + i] = xq[(chunk * 64 + i) * m + k] for whole chunks (xq is zero-padded
+// to a whole number of kPadFloats; past it, and past the row's bytes, xa stays zero). m is a
+// constant so the strided copy compiles to shuffles instead of a division per byte.
+template <int m>
+void Interleave(const int16_t* xq, int64_t bytes, int8_t* xa) {
+  for (int64_t chunk = 0; chunk * 64 < bytes; ++chunk) {
+    const int64_t n = std::min<int64_t>(64, bytes - chunk * 64);
+    const int16_t* src = xq + chunk * 64 * m;
+    int8_t* dst = xa + chunk * 64 * m;
+    for (int k = 0; k < m; ++k) {
+      for (int64_t i = 0; i < n; ++i) dst[k * 64 + i] = static_cast<int8_t>(src[i * m + k]);
+    }
+  }
+}
+
+}  // namespace
+
 void PrepareActivations(const MatMulArgs& a, int bits, Activations& xa) {
   const int m = 8 / bits;
   const int64_t bytes = a.cols * bits / 8;  // IsaFor: whole subgroups, so whole bytes
   xa.bytes.assign(static_cast<size_t>(InterleavedBytes(a.cols, bits)), 0);
-  for (int64_t i = 0; i < bytes; ++i) {
-    const int64_t chunk = i / 64;
-    for (int k = 0; k < m; ++k) xa.bytes[chunk * 64 * m + k * 64 + i % 64] = static_cast<int8_t>(a.xq[i * m + k]);
+  switch (m) {
+    case 4: Interleave<4>(a.xq, bytes, xa.bytes.data()); break;
+    case 2: Interleave<2>(a.xq, bytes, xa.bytes.data()); break;
+    default: Interleave<1>(a.xq, bytes, xa.bytes.data()); break;
   }
   // Lane q holds codes 4mq..4mq+4m-1, all in block 4mq / 32.
   const int64_t lanes = (bytes + 63) / 64 * 16;

@@ -40,6 +40,12 @@ struct MatMulArgs {
   float* y = nullptr;                 // [n_tokens][rows]
 };
 
+// Symmetric int8 quantization per block of kActivationBlock columns (llama.cpp's Q8_0):
+// x[c] ≈ block_scales[c / 32] * q[c], q in [-127, 127] rounded to nearest (ties to even), a block's
+// scale its largest |x| / 127; block_sums[b] = block_scales[b] * sum of the block's q. An all-zero
+// block gets scale 0, a block holding NaN or inf scale NaN; both leave their q untouched (the caller
+// zero-fills q).
+void QuantizeBlocks(const float* x, int64_t cols, int16_t* q, float* block_scales, float* block_sums);
 // Rows [r0, r1) of y for token 0 with float activations (decode: weights streamed once).
 void GemvRows(const MatMulArgs& a, int64_t r0, int64_t r1);
 // y[j] = sum_p x[p] * b[j][p] for j < n (rows ldb floats apart): MatMulF32 of one row, unpacked.

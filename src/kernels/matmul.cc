@@ -6,9 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <cstring>
-#include <limits>
 #include <vector>
 
 #include "kernels/gemv_x86.h"
@@ -48,53 +46,23 @@ struct QuantizedActivations {
   std::vector<float> group_sums;  // per weight group: sum of its block_sums
 };
 
-// Rounds to the nearest integer, ties to even (the default FP rounding mode), for |v| < 2^22: adding
-// 1.5 * 2^23 leaves no fraction bits. Inline, unlike std::lrint (a libm call per activation).
-inline float RoundToInt(float v) {
-  constexpr float kMagic = 12582912.0f;
-  return (v + kMagic) - kMagic;
-}
-
-// Symmetric int8 quantization per block of kActivationBlock columns (the llama.cpp Q8_0 scheme): a
-// block's scale follows its own largest |x|, so the outlier channels of real models cost precision
-// only in their block (one per-token scale moved SmolLM2 int4 perplexity by 2.9 %). An all-zero block
-// gets scale 0; a block holding NaN or inf gets scale NaN, so y is NaN as on the float path.
-// qa's buffers are reused from call to call (the caller keeps one per thread).
+// Symmetric int8 quantization per block of kActivationBlock columns (the llama.cpp Q8_0 scheme,
+// kernels::QuantizeBlocks): a block's scale follows its own largest |x|, so the outlier channels of
+// real models cost precision only in their block (one per-token scale moved SmolLM2 int4 perplexity by
+// 2.9 %); NaN or inf gives the block scale NaN, so y is NaN as on the float path. qa's buffers are
+// reused from call to call (the caller keeps one per thread).
 void QuantizeActivations(const float* x, int64_t cols, int64_t stride, int64_t group_size, int64_t groups,
                          QuantizedActivations& qa) {
   using kernels::kActivationBlock;
   qa.q.assign(static_cast<size_t>(stride), 0);
   const int64_t blocks = (cols + kActivationBlock - 1) / kActivationBlock;
   qa.block_scales.resize(static_cast<size_t>(blocks));
-  std::vector<float>& block_sums = qa.block_sums;
-  block_sums.resize(static_cast<size_t>(blocks));
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t c0 = b * kActivationBlock;
-    const int64_t c1 = std::min(cols, c0 + kActivationBlock);
-    float max_abs = 0.0f;
-    bool finite = true;
-    for (int64_t c = c0; c < c1; ++c) {
-      finite = finite && std::isfinite(x[c]);
-      max_abs = std::max(max_abs, std::fabs(x[c]));
-    }
-    if (!finite || max_abs == 0.0f) {
-      qa.block_scales[b] = finite ? 0.0f : std::numeric_limits<float>::quiet_NaN();
-      block_sums[b] = 0.0f;
-      continue;
-    }
-    const float inv = 127.0f / max_abs;
-    int32_t sum = 0;
-    for (int64_t c = c0; c < c1; ++c) {
-      qa.q[c] = static_cast<int16_t>(RoundToInt(x[c] * inv));
-      sum += qa.q[c];
-    }
-    qa.block_scales[b] = max_abs / 127.0f;
-    block_sums[b] = qa.block_scales[b] * static_cast<float>(sum);
-  }
+  qa.block_sums.resize(static_cast<size_t>(blocks));
+  kernels::QuantizeBlocks(x, cols, qa.q.data(), qa.block_scales.data(), qa.block_sums.data());
   // Groups hold whole blocks (Int8ActivationsApply), or one group holds the row.
   const int64_t blocks_per_group = groups == 1 ? blocks : group_size / kActivationBlock;
   qa.group_sums.assign(static_cast<size_t>(groups), 0.0f);
-  for (int64_t b = 0; b < blocks; ++b) qa.group_sums[b / blocks_per_group] += block_sums[b];
+  for (int64_t b = 0; b < blocks; ++b) qa.group_sums[b / blocks_per_group] += qa.block_sums[b];
 }
 
 void Gemv(const WeightTensor& w, const float* x, float* y) {
