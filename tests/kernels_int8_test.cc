@@ -317,6 +317,53 @@ TEST(KernelsInt8Test, QuantizeBlocksMatchesTheScalarDefinitionOnEveryTarget) {
   hwy::SetSupportedTargetsForTest(0);
 }
 
+// MatMulMany (a layer's q/k/v or gate/up in one parallel region, one quantization of x) gives every
+// output bit for bit as its own MatMul call, for weights of different codes, groups and encodings
+// read in one call (each needs its own int8 form of x), at decode and prefill, on every target and
+// thread count, with either activation path.
+TEST(KernelsInt8Test, MatMulManyEqualsOneMatMulPerWeight) {
+  const std::vector<WeightTensor> ws = {
+      RandomWeight({Encoding::kQuantized, 2, QuantGrid::kSigned, 128}, 70, 576, 41),
+      RandomWeight({Encoding::kQuantized, 4, QuantGrid::kAsymmetric, 64}, 19, 576, 42),
+      RandomWeight({Encoding::kQuantized, 3, QuantGrid::kAsymmetric, 128}, 33, 576, 43),
+      RandomWeight({Encoding::kQuantized, 2, QuantGrid::kSigned, 128}, 5, 576, 44),
+      RandomWeight({Encoding::kF16}, 17, 576, 45),
+  };
+  for (bool int8 : {true, false}) {
+    ActivationPath path(int8);
+    for (int64_t n_tokens : {1, 3}) {
+      const std::vector<float> x = ActivationsWithOutlier(576 * n_tokens, 46);
+      const std::vector<float> other = RandomActivations(576, 47);
+      for (int64_t target : TargetsToTest()) {
+        hwy::SetSupportedTargetsForTest(target);
+        for (int threads : {1, 2, 3}) {
+          SCOPED_TRACE(std::string(hwy::TargetName(target)) + " int8 " + std::to_string(int8) + " tokens " +
+                       std::to_string(n_tokens) + " threads " + std::to_string(threads));
+          SetNumThreads(threads);
+          std::vector<std::vector<float>> one(ws.size()), many(ws.size());
+          std::vector<MatMulOutput> outs;
+          for (size_t i = 0; i < ws.size(); ++i) {
+            one[i].resize(static_cast<size_t>(ws[i].rows() * n_tokens));
+            many[i].resize(one[i].size(), -1.0f);
+            outs.push_back({&ws[i], many[i].data()});
+          }
+          // A product of other values first, so MatMulMany quantizes x afresh rather than reusing
+          // the forms the single calls of the previous round left.
+          std::vector<float> scratch(static_cast<size_t>(ws[0].rows()));
+          MatMul(ws[0], other.data(), 1, scratch.data());
+          MatMulMany(outs, x.data(), n_tokens);
+          for (size_t i = 0; i < ws.size(); ++i) MatMul(ws[i], x.data(), n_tokens, one[i].data());
+          for (size_t i = 0; i < ws.size(); ++i) {
+            ASSERT_EQ(0, std::memcmp(one[i].data(), many[i].data(), one[i].size() * sizeof(float))) << ws[i].type_name();
+          }
+        }
+      }
+      hwy::SetSupportedTargetsForTest(0);
+      SetNumThreads(0);
+    }
+  }
+}
+
 TEST(KernelsInt8Test, ZeroActivationsGiveZeroAndDenseWeightsKeepTheFloatPath) {
   Int8Activations int8;
   const WeightTensor w = RandomWeight({Encoding::kQuantized, 4, QuantGrid::kAsymmetric, 32}, 5, 64, 4);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "llmc/tensor.h"
 
@@ -14,6 +15,16 @@ namespace llmc {
 // quantizers guarantee it). n_tokens == 1 streams the packed weights once (GEMV); more tokens
 // decode tiles of rows once and multiply them against blocks of tokens (GEMM, as MatMulF32).
 void MatMul(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);
+
+// One product of MatMulMany: y = W x.
+struct MatMulOutput {
+  const WeightTensor* w;
+  float* y;
+};
+// y_i = W_i x for weights that read the same x (a layer's q, k and v; gate and up), each exactly as
+// MatMul computes it. At decode the products share one parallel region (one fork and join instead
+// of one per weight) and one int8 quantization of x.
+void MatMulMany(std::span<const MatMulOutput> outs, const float* x, int64_t n_tokens);
 
 // Decode (n_tokens == 1) activations for quantized weights: int8 (the default) or float. With int8,
 // each call quantizes x to [-127, 127] with one float scale per block of 32 columns (llama.cpp's Q8_0

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <memory>
+#include <span>
 #include <vector>
 
 #include "kernels/gemv_x86.h"
@@ -24,8 +26,6 @@ constexpr int64_t kMinParallelWeights = 1 << 15;
 // GEMV rows are split between threads in whole blocks of this many rows (a multiple of the kernels'
 // row groups: where a thread's rows start never changes how rows are grouped).
 constexpr int64_t kGemvRowBlock = 16;
-
-int ThreadsFor(const WeightTensor& w) { return w.numel() < kMinParallelWeights ? 1 : NumThreads(); }
 
 // Sum of x over each quantization group of a row (float path: the hoisted zeros).
 std::vector<float> GroupSums(const float* x, int64_t cols, int64_t group_size, int64_t groups) {
@@ -65,8 +65,82 @@ void QuantizeActivations(const float* x, int64_t cols, int64_t stride, int64_t g
   for (int64_t b = 0; b < blocks; ++b) qa.group_sums[b / blocks_per_group] += qa.block_sums[b];
 }
 
-void Gemv(const WeightTensor& w, const float* x, float* y) {
+// The int8 forms of one decode input, kept per thread between calls: q, k and v (gate and up) read
+// the same activations, so their calls quantize once (and reorder once per code width on x86).
+class DecodeInputs {
+ public:
+  struct Form {
+    QuantizedActivations qa;
+    kernels::x86::Activations xa;  // bits != 0 only
+    int64_t group_size = 0, groups = 0;
+    int bits = 0;  // the code width xa is ordered for; 0: none
+    bool valid = false;
+  };
+
+  // Forgets the forms when x differs from the values they were made from.
+  void Use(const float* x, int64_t cols) {
+    const bool same = x_.size() == static_cast<size_t>(cols) &&
+                      std::memcmp(x_.data(), x, sizeof(float) * static_cast<size_t>(cols)) == 0;
+    if (same) return;
+    x_.assign(x, x + cols);
+    for (const auto& f : forms_) f->valid = false;
+  }
+
+  // x quantized for w's groups and, where isa applies, reordered for w's codes. The form stays valid
+  // until a Use with other values; its buffers are reused.
+  const Form& For(const WeightTensor& w, kernels::x86::Isa isa) {
+    const int64_t gs = w.quant.group_size, groups = w.groups_per_row();
+    const int bits = isa != kernels::x86::Isa::kNone ? w.quant.bits : 0;
+    Form* free = nullptr;
+    for (const auto& f : forms_) {
+      if (f->valid && f->group_size == gs && f->groups == groups && f->bits == bits) return *f;
+      if (!f->valid) free = f.get();
+    }
+    Form& f = free != nullptr ? *free : *forms_.emplace_back(std::make_unique<Form>());
+    const auto cols = static_cast<int64_t>(x_.size());
+    QuantizeActivations(x_.data(), cols, kernels::PaddedCols(cols), gs, groups, f.qa);
+    if (bits != 0) {
+      kernels::MatMulArgs a;
+      a.cols = cols;
+      a.xq = f.qa.q.data();
+      a.xq_block_scales = f.qa.block_scales.data();
+      kernels::x86::PrepareActivations(a, bits, f.xa);
+    }
+    f.group_size = gs;
+    f.groups = groups;
+    f.bits = bits;
+    f.valid = true;
+    return f;
+  }
+
+ private:
+  std::vector<float> x_;
+  std::vector<std::unique_ptr<Form>> forms_;  // stable addresses: jobs point into them
+};
+
+// One product of a decode step, ready for the kernels: its arguments and the path that computes it.
+struct GemvJob {
   kernels::MatMulArgs a;
+  kernels::x86::Isa isa = kernels::x86::Isa::kNone;  // x86 byte dot products
+  bool int8 = false;                                  // else the Highway int8 path, or floats
+  const kernels::x86::Activations* xa = nullptr;
+  std::vector<float> x_group_sums;  // float path, quantized weights
+  int64_t blocks = 0;               // of kGemvRowBlock rows
+
+  void Rows(int64_t r0, int64_t r1) const {
+    if (isa != kernels::x86::Isa::kNone) {
+      kernels::x86::GemvRows(isa, a, *xa, r0, r1);
+    } else if (int8) {
+      kernels::GemvRowsInt8(a, r0, r1);
+    } else {
+      kernels::GemvRows(a, r0, r1);
+    }
+  }
+};
+
+GemvJob PrepareGemv(const WeightTensor& w, const float* x, float* y, DecodeInputs& inputs) {
+  GemvJob job;
+  kernels::MatMulArgs& a = job.a;
   a.w = &w;
   a.rows = w.rows();
   a.cols = w.cols();
@@ -74,75 +148,72 @@ void Gemv(const WeightTensor& w, const float* x, float* y) {
   a.stride = kernels::PaddedCols(a.cols);
   a.x = x;  // GEMV reads columns [0, cols) only: no padding needed
   a.y = y;
-  const bool int8 = ActivationInt8() && kernels::Int8ActivationsApply(w);
-  const int64_t gs = w.quant.group_size;
-  const int64_t groups = w.groups_per_row();
-  std::vector<float> x_group_sums;
-  // Reused by this thread's next calls (decode makes hundreds per token: no allocations).
-  thread_local QuantizedActivations qa;
-  thread_local kernels::x86::Activations xa_buffers;
-  // What qa and xa_buffers were made from: q, k and v (gate and up) read the same activations, so
-  // a call on the same values, groups and bits reuses them.
-  thread_local std::vector<float> qa_x;
-  thread_local int64_t qa_group_size = 0, qa_groups = 0;
-  thread_local int xa_bits = 0;  // 0: xa_buffers are not from qa
-  // The workers below must read this thread's buffers: inside the parallel region the name
-  // xa_buffers would be each worker's own (empty) thread_local.
-  const kernels::x86::Activations& xa = xa_buffers;
-  // 2/4/8-bit codes on x86: byte dot products against activations reordered once per call.
-  const kernels::x86::Isa x86_isa = int8 ? kernels::x86::IsaFor(w) : kernels::x86::Isa::kNone;
-  if (int8) {
-    const bool same_input = qa_group_size == gs && qa_groups == groups &&
-                            qa_x.size() == static_cast<size_t>(a.cols) &&
-                            std::memcmp(qa_x.data(), x, sizeof(float) * static_cast<size_t>(a.cols)) == 0;
-    if (!same_input) {
-      QuantizeActivations(x, a.cols, a.stride, gs, groups, qa);
-      qa_x.assign(x, x + a.cols);
-      qa_group_size = gs;
-      qa_groups = groups;
-      xa_bits = 0;
-    }
-    a.xq = qa.q.data();
-    a.xq_block_scales = qa.block_scales.data();
-    a.xq_group_sums = qa.group_sums.data();
-    if (x86_isa != kernels::x86::Isa::kNone && xa_bits != w.quant.bits) {
-      kernels::x86::PrepareActivations(a, w.quant.bits, xa_buffers);
-      xa_bits = w.quant.bits;
-    }
+  job.blocks = (a.rows + kGemvRowBlock - 1) / kGemvRowBlock;
+  job.int8 = ActivationInt8() && kernels::Int8ActivationsApply(w);
+  if (job.int8) {
+    // 2/4/8-bit codes on x86: byte dot products against activations reordered once per input.
+    job.isa = kernels::x86::IsaFor(w);
+    inputs.Use(x, a.cols);
+    const DecodeInputs::Form& form = inputs.For(w, job.isa);
+    a.xq = form.qa.q.data();
+    a.xq_block_scales = form.qa.block_scales.data();
+    a.xq_group_sums = form.qa.group_sums.data();
+    job.xa = &form.xa;
   } else if (w.quantized()) {
-    x_group_sums = GroupSums(x, a.cols, gs, groups);
-    a.x_group_sums = x_group_sums.data();
+    job.x_group_sums = GroupSums(x, a.cols, w.quant.group_size, w.groups_per_row());
+    a.x_group_sums = job.x_group_sums.data();
   }
-  // Each thread takes one contiguous run of whole kGemvRowBlock blocks and makes one kernel call for
-  // it (per-call setup once per thread, not per block). Runs start on block boundaries, so the
-  // kernels see the same row groupings whatever the thread count.
-  const int64_t blocks = (a.rows + kGemvRowBlock - 1) / kGemvRowBlock;
-#pragma omp parallel num_threads(ThreadsFor(w))
+  return job;
+}
+
+// The products of one decode input in one parallel region: the jobs' row blocks are numbered one
+// after another and each thread takes one contiguous run of them, making one kernel call per job it
+// touches (per-call setup once per thread, not per block). Runs start on block boundaries, so the
+// kernels see the same row groupings whatever the thread count.
+void RunGemvs(std::span<const GemvJob> jobs, int threads) {
+  int64_t blocks = 0;
+  for (const GemvJob& job : jobs) blocks += job.blocks;
+#pragma omp parallel num_threads(threads)
   {
-    const int64_t threads = omp_get_num_threads();
+    const int64_t n = omp_get_num_threads();
     const int64_t t = omp_get_thread_num();
-    const int64_t r0 = blocks * t / threads * kGemvRowBlock;
-    const int64_t r1 = std::min(a.rows, blocks * (t + 1) / threads * kGemvRowBlock);
-    if (r0 < r1) {
-      if (x86_isa != kernels::x86::Isa::kNone) {
-        kernels::x86::GemvRows(x86_isa, a, xa, r0, r1);
-      } else if (int8) {
-        kernels::GemvRowsInt8(a, r0, r1);
-      } else {
-        kernels::GemvRows(a, r0, r1);
-      }
+    const int64_t first = blocks * t / n, last = blocks * (t + 1) / n;
+    int64_t job_first = 0;  // the job's first block in the numbering
+    for (const GemvJob& job : jobs) {
+      const int64_t b0 = std::max(first, job_first) - job_first;
+      const int64_t b1 = std::min(last, job_first + job.blocks) - job_first;
+      if (b0 < b1) job.Rows(b0 * kGemvRowBlock, std::min(job.a.rows, b1 * kGemvRowBlock));
+      job_first += job.blocks;
     }
   }
+}
+
+void Gemvs(std::span<const MatMulOutput> outs, const float* x) {
+  // Reused by this thread's next calls (decode makes hundreds per token: no allocations).
+  thread_local DecodeInputs inputs;
+  std::vector<GemvJob> jobs;
+  jobs.reserve(outs.size());
+  int64_t weights = 0;
+  for (const MatMulOutput& o : outs) {
+    if (o.w->rows() == 0) continue;
+    jobs.push_back(PrepareGemv(*o.w, x, o.y, inputs));
+    weights += o.w->numel();
+  }
+  RunGemvs(jobs, weights < kMinParallelWeights ? 1 : NumThreads());
 }
 
 }  // namespace
 
 void MatMul(const WeightTensor& w, const float* x, int64_t n_tokens, float* y) {
-  if (n_tokens <= 0 || w.rows() == 0) return;
-  if (n_tokens == 1) {
-    Gemv(w, x, y);
-  } else {
-    kernels::GemmWeights(w, x, n_tokens, y);
+  const MatMulOutput out{&w, y};
+  MatMulMany({&out, 1}, x, n_tokens);
+}
+
+void MatMulMany(std::span<const MatMulOutput> outs, const float* x, int64_t n_tokens) {
+  if (n_tokens <= 0) return;
+  if (n_tokens == 1) return Gemvs(outs, x);
+  for (const MatMulOutput& o : outs) {
+    if (o.w->rows() > 0) kernels::GemmWeights(*o.w, x, n_tokens, o.y);
   }
 }
 

@@ -133,9 +133,8 @@ void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_t
   std::vector<float> q(static_cast<size_t>(n_tokens * q_dim));
   float* new_keys = kv.keys + kv.past * kv_dim;
   float* new_values = kv.values + kv.past * kv_dim;
-  MatMul(*lw.q_proj, normed, n_tokens, q.data());
-  MatMul(*lw.k_proj, normed, n_tokens, new_keys);
-  MatMul(*lw.v_proj, normed, n_tokens, new_values);
+  const MatMulOutput qkv[] = {{lw.q_proj, q.data()}, {lw.k_proj, new_keys}, {lw.v_proj, new_values}};
+  MatMulMany(qkv, normed, n_tokens);
   AddBias(lw.q_bias, n_tokens, q.data());
   AddBias(lw.k_bias, n_tokens, new_keys);
   AddBias(lw.v_bias, n_tokens, new_values);
@@ -163,8 +162,8 @@ void TransformerModel::GatedActivation(int64_t layer, const float* normed, int64
   const LayerWeights& lw = layers_[static_cast<size_t>(layer)];
   const int64_t n = n_tokens * config_.intermediate_size;
   std::vector<float> up(static_cast<size_t>(n));
-  MatMul(*lw.gate_proj, normed, n_tokens, out);
-  MatMul(*lw.up_proj, normed, n_tokens, up.data());
+  const MatMulOutput gate_up[] = {{lw.gate_proj, out}, {lw.up_proj, up.data()}};
+  MatMulMany(gate_up, normed, n_tokens);
   // Whole blocks per thread (the kernel's result per element does not depend on the cut).
   constexpr int64_t kBlock = 4096;
 #pragma omp parallel for num_threads(NumThreads()) schedule(static) if (n > kMinParallelWork)
