@@ -45,9 +45,16 @@ struct BF16Row {
   float Scalar(int64_t j) const { return BF16ToFloat(p[j]); }
 };
 
-// Four accumulators hide the FMA latency; the order is fixed, so results do not depend on threads.
+// A row's dot product with x as lanes still to be summed, plus the scalar part past the whole
+// vectors. Four accumulators hide the FMA latency; the order is fixed, so results do not depend on
+// threads.
+struct DotParts {
+  hn::Vec<DF> lanes;
+  float tail;
+};
+
 template <class Row>
-HWY_INLINE float DenseDot(const Row& row, const float* x, int64_t cols) {
+HWY_INLINE DotParts DenseDotParts(const Row& row, const float* x, int64_t cols) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
@@ -61,8 +68,40 @@ HWY_INLINE float DenseDot(const Row& row, const float* x, int64_t cols) {
   for (; j + N <= cols; j += N) a0 = hn::MulAdd(row.Load(j), hn::LoadU(df, x + j), a0);
   float tail = 0.0f;
   for (; j < cols; ++j) tail += row.Scalar(j) * x[j];
-  return SumLanes(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))) + tail;
+  return {hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)), tail};
 }
+
+template <class Row>
+HWY_INLINE float DenseDot(const Row& row, const float* x, int64_t cols) {
+  const DotParts d = DenseDotParts(row, x, cols);
+  return SumLanes(d.lanes) + d.tail;
+}
+
+#if HWY_TARGET != HWY_SCALAR
+// The lane sums of four vectors at once (a lane reduction is several shuffles; short rows such as a
+// 64-float attention head spend more on it than on their FMAs): pairs interleaved and added within
+// each 128-bit block, then the pairs of pairs, leaving every block with partial sums of all four;
+// then the blocks added. out[i] = sum of v[i]'s lanes.
+template <class D>
+HWY_INLINE void StoreBlockSums(D d, hn::Vec<D> v, float* out) {
+  if constexpr (hn::MaxLanes(D()) > 4) {
+    const hn::Half<D> dh;
+    StoreBlockSums(dh, hn::Add(hn::LowerHalf(dh, v), hn::UpperHalf(dh, v)), out);
+  } else {
+    hn::StoreU(v, d, out);
+  }
+}
+
+HWY_INLINE void SumLanesOfFour(const hn::Vec<DF> v[4], float* out) {
+  const DF df;
+  const hn::Repartition<double, DF> dd;
+  const auto ab = hn::Add(hn::InterleaveLower(df, v[0], v[1]), hn::InterleaveUpper(df, v[0], v[1]));
+  const auto cd = hn::Add(hn::InterleaveLower(df, v[2], v[3]), hn::InterleaveUpper(df, v[2], v[3]));
+  const auto abd = hn::BitCast(dd, ab), cdd = hn::BitCast(dd, cd);
+  const auto abcd = hn::Add(hn::BitCast(df, hn::InterleaveLower(dd, abd, cdd)), hn::BitCast(df, hn::InterleaveUpper(dd, abd, cdd)));
+  StoreBlockSums(df, abcd, out);
+}
+#endif
 
 template <class Row, class MakeRow>
 void DenseGemv(const MatMulArgs& a, int64_t r0, int64_t r1, MakeRow make_row) {
@@ -143,7 +182,29 @@ void QuantGemv(const MatMulArgs& a, int64_t r0, int64_t r1) {
 }  // namespace
 
 void DotRowsF32Impl(const float* x, const float* b, int64_t ldb, int64_t n, int64_t k, float* y) {
-  for (int64_t r = 0; r < n; ++r) y[r] = DenseDot(F32Row{b + r * ldb}, x, k);
+  int64_t r = 0;
+#if HWY_TARGET != HWY_SCALAR
+  // Four rows per pass: each x vector loaded once for four independent FMA chains, one reduction.
+  const DF df;
+  const auto N = static_cast<int64_t>(hn::Lanes(df));
+  for (; r + 4 <= n; r += 4) {
+    const float* row = b + r * ldb;
+    hn::Vec<DF> acc[4] = {hn::Zero(df), hn::Zero(df), hn::Zero(df), hn::Zero(df)};
+    int64_t j = 0;
+    for (; j + N <= k; j += N) {
+      const auto xv = hn::LoadU(df, x + j);
+      for (int i = 0; i < 4; ++i) acc[i] = hn::MulAdd(hn::LoadU(df, row + i * ldb + j), xv, acc[i]);
+    }
+    HWY_ALIGN float sums[4];
+    SumLanesOfFour(acc, sums);
+    for (int i = 0; i < 4; ++i) {
+      float tail = 0.0f;
+      for (int64_t t = j; t < k; ++t) tail += row[i * ldb + t] * x[t];
+      y[r + i] = sums[i] + tail;
+    }
+  }
+#endif
+  for (; r < n; ++r) y[r] = DenseDot(F32Row{b + r * ldb}, x, k);
 }
 
 void WeightedRowSumImpl(const float* weights, const float* rows, int64_t ld, int64_t n, int64_t cols, float* out) {
