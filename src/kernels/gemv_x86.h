@@ -37,8 +37,9 @@ struct Activations {
 
 // Bytes of the interleaved activations for rows of `cols` codes of `bits` bits: whole chunks.
 int64_t InterleavedBytes(int64_t cols, int bits);
-// a.xq and a.xq_block_scales (token 0) reordered for codes of `bits` bits into xa (buffers reused).
-void PrepareActivations(const MatMulArgs& a, int bits, Activations& xa);
+// a.xq and a.xq_block_scales (token 0) reordered for codes of `bits` bits into xa (buffers reused),
+// with isa's instructions where it has a faster way.
+void PrepareActivations(Isa isa, const MatMulArgs& a, int bits, Activations& xa);
 
 // Rows [r0, r1) of a.y with int8 activations: a.xq_group_sums and xa.
 void GemvRows(Isa isa, const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1);
@@ -46,5 +47,7 @@ void GemvRows(Isa isa, const MatMulArgs& a, const Activations& xa, int64_t r0, i
 // Per-ISA kernels (gemv_x86_avx2.cc, gemv_x86_avx512.cc).
 void GemvRowsAvx2(const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1);
 void GemvRowsAvx512Vnni(const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1);
+// Whole chunks of xq interleaved for `bits`-bit codes (PrepareActivations' reordering).
+void InterleaveAvx512(const int16_t* xq, int64_t chunks, int bits, int8_t* xa);
 
 }  // namespace llmc::kernels::x86

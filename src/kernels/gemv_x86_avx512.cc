@@ -251,8 +251,38 @@ LLMC_X86_TARGET void Rows(const MatMulArgs& a, const Activations& xa, int64_t r0
   for (; r < r1; ++r) RowDots<kBits, 1, kOneGroup>(plan, l, xa, a.xq_group_sums, r, a.y + r);
 }
 
+// Interleave (gemv_x86_dispatch.cc) of whole 64-byte chunks with vpmov*b narrowing: a 64-bit lane
+// of xq holds the m = 4 codes' activations of one byte position (a 32-bit lane the m = 2 ones), so
+// shifting the lanes by 16k and keeping each lane's low byte gives vector k's bytes in order.
+template <int m>
+LLMC_X86_TARGET void InterleaveChunks(const int16_t* xq, int64_t chunks, int8_t* xa) {
+  for (int64_t c = 0; c < chunks; ++c, xq += 64 * m, xa += 64 * m) {
+    for (int v = 0; v < 2 * m; ++v) {  // 32 int16 per load: 32 / m byte positions
+      const __m512i x = _mm512_loadu_si512(xq + 32 * v);
+      const int64_t i0 = 32 / m * v;  // first byte position of this load
+      for (int k = 0; k < m; ++k) {
+        if constexpr (m == 4) {
+          _mm_storel_epi64(reinterpret_cast<__m128i*>(xa + k * 64 + i0), _mm512_cvtepi64_epi8(_mm512_srli_epi64(x, 16 * k)));
+        } else if constexpr (m == 2) {
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(xa + k * 64 + i0), _mm512_cvtepi32_epi8(_mm512_srli_epi32(x, 16 * k)));
+        } else {
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(xa + i0), _mm512_cvtepi16_epi8(x));
+        }
+      }
+    }
+  }
+}
+
 #undef LLMC_X86_TARGET
 }  // namespace
+
+void InterleaveAvx512(const int16_t* xq, int64_t chunks, int bits, int8_t* xa) {
+  switch (bits) {
+    case 2: return InterleaveChunks<4>(xq, chunks, xa);
+    case 4: return InterleaveChunks<2>(xq, chunks, xa);
+    default: return InterleaveChunks<1>(xq, chunks, xa);
+  }
+}
 
 void GemvRowsAvx512Vnni(const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1) {
   const bool one_group = a.w->groups_per_row() == 1;

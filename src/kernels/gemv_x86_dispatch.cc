@@ -63,14 +63,23 @@ void Interleave(const int16_t* xq, int64_t bytes, int8_t* xa) {
 
 }  // namespace
 
-void PrepareActivations(const MatMulArgs& a, int bits, Activations& xa) {
+void PrepareActivations(Isa isa, const MatMulArgs& a, int bits, Activations& xa) {
   const int m = 8 / bits;
   const int64_t bytes = a.cols * bits / 8;  // IsaFor: whole subgroups, so whole bytes
   xa.bytes.assign(static_cast<size_t>(InterleavedBytes(a.cols, bits)), 0);
+  int64_t done = 0;  // bytes of the row interleaved by the ISA's whole-chunk routine
+#if defined(__x86_64__) || defined(__i386__)
+  if (isa == Isa::kAvx512Vnni) {
+    done = bytes / 64 * 64;
+    InterleaveAvx512(a.xq, done / 64, bits, xa.bytes.data());
+  }
+#endif
+  const int16_t* xq = a.xq + done * m;
+  int8_t* out = xa.bytes.data() + done * m;
   switch (m) {
-    case 4: Interleave<4>(a.xq, bytes, xa.bytes.data()); break;
-    case 2: Interleave<2>(a.xq, bytes, xa.bytes.data()); break;
-    default: Interleave<1>(a.xq, bytes, xa.bytes.data()); break;
+    case 4: Interleave<4>(xq, bytes - done, out); break;
+    case 2: Interleave<2>(xq, bytes - done, out); break;
+    default: Interleave<1>(xq, bytes - done, out); break;
   }
   // Lane q holds codes 4mq..4mq+4m-1, all in block 4mq / 32.
   const int64_t lanes = (bytes + 63) / 64 * 16;

@@ -104,7 +104,7 @@ class DecodeInputs {
       a.cols = cols;
       a.xq = f.qa.q.data();
       a.xq_block_scales = f.qa.block_scales.data();
-      kernels::x86::PrepareActivations(a, bits, f.xa);
+      kernels::x86::PrepareActivations(isa, a, bits, f.xa);
     }
     f.group_size = gs;
     f.groups = groups;

@@ -14,17 +14,35 @@ namespace {
 // and far more on a loaded machine where a waiting thread may lose its time slice.
 constexpr int64_t kMinParallelWork = 1 << 15;
 
-// out = x * rsqrt(mean(x²) + eps) * w per row of `dim` floats; the mean is taken in double.
-void RmsNorm(const float* x, const float* w, int64_t rows, int64_t dim, double eps, float* out) {
-#pragma omp parallel for num_threads(NumThreads()) schedule(static) if (rows * dim > kMinParallelWork)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * dim;
-    double sum_sq = 0;
-    for (int64_t i = 0; i < dim; ++i) sum_sq += static_cast<double>(xr[i]) * xr[i];
-    const auto inv_rms = static_cast<float>(1.0 / std::sqrt(sum_sq / static_cast<double>(dim) + eps));
-    float* o = out + r * dim;
-    for (int64_t i = 0; i < dim; ++i) o[i] = (xr[i] * inv_rms) * w[i];
+// fn(i) for i < n, over the threads when `parallel`, else in a plain loop on this thread: an
+// OpenMP construct that ends up running on one thread still costs about 0.4 µs (more when nested),
+// and decode meets a few such small loops per layer.
+template <class Fn>
+void ForEach(int64_t n, bool parallel, const Fn& fn) {
+  if (!parallel) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
   }
+#pragma omp parallel for num_threads(NumThreads()) schedule(static)
+  for (int64_t i = 0; i < n; ++i) fn(i);
+}
+
+// out = x * rsqrt(mean(x²) + eps) * w per row of `dim` floats; the mean is taken in double, in four
+// interleaved partial sums (one chain would wait on every add).
+void RmsNorm(const float* x, const float* w, int64_t rows, int64_t dim, double eps, float* out) {
+  ForEach(rows, rows * dim > kMinParallelWork, [&](int64_t r) {
+    const float* xr = x + r * dim;
+    double sum_sq[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= dim; i += 4) {
+      for (int j = 0; j < 4; ++j) sum_sq[j] += static_cast<double>(xr[i + j]) * xr[i + j];
+    }
+    for (; i < dim; ++i) sum_sq[0] += static_cast<double>(xr[i]) * xr[i];
+    const double total = (sum_sq[0] + sum_sq[1]) + (sum_sq[2] + sum_sq[3]);
+    const auto inv_rms = static_cast<float>(1.0 / std::sqrt(total / static_cast<double>(dim) + eps));
+    float* o = out + r * dim;
+    for (i = 0; i < dim; ++i) o[i] = (xr[i] * inv_rms) * w[i];
+  });
 }
 
 void AddBias(const WeightTensor* bias, int64_t rows, float* y) {
@@ -139,8 +157,7 @@ void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_t
   AddBias(lw.k_bias, n_tokens, new_keys);
   AddBias(lw.v_bias, n_tokens, new_values);
   const double eps = config_.rms_norm_eps;
-#pragma omp parallel for num_threads(NumThreads()) schedule(static) if (n_tokens * q_dim > kMinParallelWork)
-  for (int64_t t = 0; t < n_tokens; ++t) {
+  ForEach(n_tokens, n_tokens * q_dim > kMinParallelWork, [&](int64_t t) {
     float* qt = q.data() + t * q_dim;
     float* kt = new_keys + t * kv_dim;
     if (lw.q_norm != nullptr) {  // Qwen3: each head normalised before the rotation
@@ -149,7 +166,7 @@ void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_t
     }
     rope_.Apply(qt, n_heads, kv.past + t);
     rope_.Apply(kt, n_kv, kv.past + t);
-  }
+  });
   const AttentionShape shape{n_heads, n_kv, head_dim, config_.sliding_window};
   if (n_tokens > 1) {
     AttendPrefill(shape, q.data(), n_tokens, kv, out);
@@ -166,8 +183,9 @@ void TransformerModel::GatedActivation(int64_t layer, const float* normed, int64
   MatMulMany(gate_up, normed, n_tokens);
   // Whole blocks per thread (the kernel's result per element does not depend on the cut).
   constexpr int64_t kBlock = 4096;
-#pragma omp parallel for num_threads(NumThreads()) schedule(static) if (n > kMinParallelWork)
-  for (int64_t i = 0; i < n; i += kBlock) SwiGlu(out + i, up.data() + i, std::min(kBlock, n - i));
+  ForEach((n + kBlock - 1) / kBlock, n > kMinParallelWork, [&](int64_t b) {
+    SwiGlu(out + b * kBlock, up.data() + b * kBlock, std::min(kBlock, n - b * kBlock));
+  });
 }
 
 Status TransformerModel::RunLayer(int64_t layer, std::span<const LayerRun> runs, const StageHook& before_stage) {
