@@ -1,9 +1,10 @@
-// SwiGlu, MaskedSoftmax, WeightedRowSum and LogSumExp (the element kernels of the MLP, attention and
-// the sensitivity KL) against
+// SwiGlu, MaskedSoftmax, WeightedRowSum, LogSumExp and ArgMax (the element kernels of the MLP,
+// attention, the sensitivity KL and greedy decoding) against
 // double-precision references, on every Highway target this CPU runs, for lengths that leave a
 // partial vector, with extreme gates, masked ends and strided rows.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -134,6 +135,40 @@ TEST(LogSumExpTest, MatchesDoubleReferenceOnEveryTarget) {
       EXPECT_NEAR(got, ref, 1e-6 * std::fabs(ref));
     }
   }
+}
+
+// The first largest value's position, as std::max_element finds it, for lengths with a partial
+// vector, ties (the first wins), a maximum in the tail, -inf everywhere, and NaN (ignored).
+TEST(ArgMaxTest, FindsTheFirstLargestOnEveryTarget) {
+  const float kNan = std::numeric_limits<float>::quiet_NaN();
+  const float kInf = std::numeric_limits<float>::infinity();
+  std::vector<std::vector<float>> cases;
+  for (int64_t n : {1, 5, 16, 17, 49152 + 3}) cases.push_back(RandomActivations(n, 9));
+  std::vector<float> ties = RandomActivations(100, 10);
+  ties[40] = ties[70] = 50.0f;
+  cases.push_back(ties);
+  std::vector<float> tail = RandomActivations(35, 11);
+  tail[34] = 9.0f;
+  cases.push_back(tail);
+  cases.push_back(std::vector<float>(20, -kInf));
+  std::vector<float> with_nan = RandomActivations(40, 12);
+  with_nan[3] = kNan;
+  with_nan[30] = kNan;
+  cases.push_back(with_nan);
+  for (const std::vector<float>& x : cases) {
+    const auto n = static_cast<int64_t>(x.size());
+    std::vector<float> comparable = x;  // NaN as -inf: what max_element does past position 0
+    std::replace_if(comparable.begin(), comparable.end(), [](float v) { return std::isnan(v); }, -kInf);
+    const int64_t want = std::max_element(comparable.begin(), comparable.end()) - comparable.begin();
+    for (int64_t target : TestedTargets()) {
+      SCOPED_TRACE(std::string(hwy::TargetName(target)) + " n " + std::to_string(n));
+      hwy::SetSupportedTargetsForTest(target);
+      EXPECT_EQ(want, ArgMax(x.data(), n));
+      hwy::SetSupportedTargetsForTest(0);
+    }
+  }
+  EXPECT_EQ(0, ArgMax(std::vector<float>(9, kNan).data(), 9));
+  EXPECT_EQ(-1, ArgMax(nullptr, 0));
 }
 
 }  // namespace

@@ -66,6 +66,10 @@ void MaskedSoftmax(float* row, int64_t first, int64_t last, int64_t width, float
 // normalizer of a row of logits.
 double LogSumExp(const float* x, int64_t n);
 
+// The position of the first largest of x[0, n) (greedy decoding), NaN ignored: std::max_element's
+// answer unless x[0] is NaN; 0 when every value is NaN, -1 when n <= 0.
+int64_t ArgMax(const float* x, int64_t n);
+
 // The scalar reference the optimised path is tested against.
 void MatMulReference(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);
 

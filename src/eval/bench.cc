@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "llmc/eval.h"
+#include "llmc/kernels.h"
 
 namespace llmc {
 
@@ -51,12 +52,11 @@ Result<BenchResult> BenchmarkModel(Model& model, const BenchOptions& opts) {
     auto t0 = std::chrono::steady_clock::now();
     LLMC_RETURN_IF_ERROR(model.Forward(*seq, prompt, logits.data(), nullptr));
     best_prefill = std::min(best_prefill, SecondsSince(t0));
-    int32_t next = static_cast<int32_t>(
-        std::max_element(logits.end() - vocab, logits.end()) - (logits.end() - vocab));
+    auto next = static_cast<int32_t>(ArgMax(logits.data() + logits.size() - vocab, vocab));
     t0 = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < opts.decode_tokens; ++i) {
       LLMC_RETURN_IF_ERROR(model.Forward(*seq, std::span<const int32_t>(&next, 1), logits.data(), nullptr));
-      next = static_cast<int32_t>(std::max_element(logits.begin(), logits.begin() + vocab) - logits.begin());
+      next = static_cast<int32_t>(ArgMax(logits.data(), vocab));
     }
     best_decode = std::min(best_decode, SecondsSince(t0));
   }

@@ -1,5 +1,5 @@
-// Element-wise work on the model's float rows: SwiGLU's gate·sigmoid(gate)·up, the attention softmax
-// and the log-sum-exp of a row of logits, with Highway's vectorized exp (at most 1 ulp from e^x) instead of one libm call per
+// Element-wise work on the model's float rows: SwiGLU's gate·sigmoid(gate)·up, the attention softmax,
+// and the log-sum-exp and arg-max of a row of logits, with Highway's vectorized exp (at most 1 ulp from e^x) instead of one libm call per
 // element, which cost about as much as a 2-bit layer's weights at decode. Every element goes through
 // the same vector code (a row's tail through a padded copy), so results do not depend on where a
 // row is cut between threads. Compiled once per Highway target and picked at run time.
@@ -111,6 +111,30 @@ double LogSumExpImpl(const float* x, int64_t n) {
   return static_cast<double>(max) + std::log(total);
 }
 
+int64_t ArgMaxImpl(const float* x, int64_t n) {
+  const DF df;
+  const auto N = static_cast<int64_t>(hn::Lanes(df));
+  const float kNegInf = -std::numeric_limits<float>::infinity();
+  // The largest value (a comparison that is false for NaN keeps NaN out), then its first position.
+  auto vmax = hn::Set(df, kNegInf);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto v = hn::LoadU(df, x + i);
+    vmax = hn::IfThenElse(hn::Gt(v, vmax), v, vmax);
+  }
+  float max = hn::GetLane(hn::MaxOfLanes(df, vmax));
+  for (int64_t j = i; j < n; ++j) max = x[j] > max ? x[j] : max;
+  const auto target = hn::Set(df, max);
+  for (i = 0; i + N <= n; i += N) {
+    const intptr_t lane = hn::FindFirstTrue(df, hn::Eq(hn::LoadU(df, x + i), target));
+    if (lane >= 0) return i + lane;
+  }
+  for (; i < n; ++i) {
+    if (x[i] == max) return i;
+  }
+  return 0;  // every value NaN
+}
+
 }  // namespace llmc::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -120,6 +144,7 @@ namespace kernels {
 HWY_EXPORT(SwiGluImpl);
 HWY_EXPORT(MaskedSoftmaxImpl);
 HWY_EXPORT(LogSumExpImpl);
+HWY_EXPORT(ArgMaxImpl);
 }  // namespace kernels
 
 void SwiGlu(float* gate, const float* up, int64_t n) { HWY_DYNAMIC_DISPATCH(kernels::SwiGluImpl)(gate, up, n); }
@@ -129,5 +154,7 @@ void MaskedSoftmax(float* row, int64_t first, int64_t last, int64_t width, float
 }
 
 double LogSumExp(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(kernels::LogSumExpImpl)(x, n); }
+
+int64_t ArgMax(const float* x, int64_t n) { return n <= 0 ? -1 : HWY_DYNAMIC_DISPATCH(kernels::ArgMaxImpl)(x, n); }
 }  // namespace llmc
 #endif

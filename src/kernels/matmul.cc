@@ -62,7 +62,9 @@ void QuantizeActivations(const float* x, int64_t cols, int64_t stride, int64_t g
   // Groups hold whole blocks (Int8ActivationsApply), or one group holds the row.
   const int64_t blocks_per_group = groups == 1 ? blocks : group_size / kActivationBlock;
   qa.group_sums.assign(static_cast<size_t>(groups), 0.0f);
-  for (int64_t b = 0; b < blocks; ++b) qa.group_sums[b / blocks_per_group] += qa.block_sums[b];
+  for (int64_t g = 0, b = 0; g < groups; ++g) {
+    for (const int64_t end = std::min(blocks, b + blocks_per_group); b < end; ++b) qa.group_sums[g] += qa.block_sums[b];
+  }
 }
 
 // The int8 forms of one decode input, kept per thread between calls: q, k and v (gate and up) read

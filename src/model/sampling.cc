@@ -4,6 +4,7 @@
 #include <numeric>
 #include <vector>
 
+#include "llmc/kernels.h"
 #include "llmc/model.h"
 
 namespace llmc {
@@ -12,7 +13,7 @@ int32_t Sampler::Sample(std::span<const float> logits) {
   const auto vocab = static_cast<int64_t>(logits.size());
   if (vocab == 0) return -1;
   if (opts_.temperature <= 0.0) {
-    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    return static_cast<int32_t>(ArgMax(logits.data(), vocab));
   }
   const int64_t k = opts_.top_k > 0 ? std::min(opts_.top_k, vocab) : vocab;
   std::vector<int32_t> ids(static_cast<size_t>(vocab));
