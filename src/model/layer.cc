@@ -110,10 +110,13 @@ void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, co
   }
 }
 
-// Attention of one new query (decode) per head: its scores against the visible keys are one
-// MatMulF32 row, the softmax as in prefill, and the output a weighted sum of the cached value rows
-// (no transposed copy of the cache per token). One thread computes each head.
+// Attention of one new query (decode): each head's scores against the visible keys (MatMulF32 rows),
+// the softmax as in prefill, and the head's output a weighted sum of the cached value rows (no
+// transposed copy of the cache per token). The score and value products go in halves of the keys
+// and of the output columns, so threads get equal shares (whole heads left one of two threads idle
+// for a ninth of SmolLM2's attention); the halves are fixed, so results do not depend on threads.
 void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, float* out) {
+  constexpr int64_t kParts = 2;
   const int64_t d = s.head_dim;
   const int64_t kv_dim = s.kv_heads * d;
   const int64_t pos = kv.past;
@@ -122,15 +125,25 @@ void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, flo
   const int64_t visible = pos - first + 1;
   const int64_t group = s.heads / s.kv_heads;
   const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
+  const auto cache_offset = [&](int64_t h) { return first * kv_dim + h / group * d; };
+  std::vector<float> scores(static_cast<size_t>(s.heads * visible));
 #pragma omp parallel num_threads(NumThreads()) if (s.heads * visible * d > kMinParallelWork)
   {
-    std::vector<float> scores(static_cast<size_t>(visible));
 #pragma omp for schedule(static)
-    for (int64_t h = 0; h < s.heads; ++h) {
-      const int64_t kv_offset = first * kv_dim + h / group * d;
-      MatMulF32(q + h * d, d, kv.keys + kv_offset, kv_dim, scores.data(), visible, 1, visible, d);
-      MaskedSoftmax(scores.data(), 0, visible - 1, visible, scale);
-      WeightedRowSum(scores.data(), kv.values + kv_offset, kv_dim, visible, d, out + h * d);
+    for (int64_t item = 0; item < s.heads * kParts; ++item) {
+      const int64_t h = item / kParts, part = item % kParts;
+      const int64_t k0 = visible * part / kParts, k1 = visible * (part + 1) / kParts;
+      MatMulF32(q + h * d, d, kv.keys + cache_offset(h) + k0 * kv_dim, kv_dim, scores.data() + h * visible + k0,
+                k1 - k0, 1, k1 - k0, d);
+    }
+#pragma omp for schedule(static)
+    for (int64_t h = 0; h < s.heads; ++h) MaskedSoftmax(scores.data() + h * visible, 0, visible - 1, visible, scale);
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < s.heads * kParts; ++item) {
+      const int64_t h = item / kParts, part = item % kParts;
+      const int64_t c0 = d * part / kParts, c1 = d * (part + 1) / kParts;
+      WeightedRowSum(scores.data() + h * visible, kv.values + cache_offset(h) + c0, kv_dim, visible, c1 - c0,
+                     out + h * d + c0);
     }
   }
 }
