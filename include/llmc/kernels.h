@@ -21,8 +21,8 @@ struct MatMulOutput {
   const WeightTensor* w;
   float* y;
 };
-// y_i = W_i x for weights that read the same x (a layer's q, k and v; gate and up), each exactly as
-// MatMul computes it. At decode the products share one parallel region (one fork and join instead
+// y_i = W_i x for weights of one width that read the same x (a layer's q, k and v; gate and up),
+// each exactly as MatMul computes it. At decode the products share one parallel region (one fork and join instead
 // of one per weight) and one int8 quantization of x.
 void MatMulMany(std::span<const MatMulOutput> outs, const float* x, int64_t n_tokens);
 

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <memory>
 #include <span>
 #include <vector>
@@ -67,8 +66,9 @@ void QuantizeActivations(const float* x, int64_t cols, int64_t stride, int64_t g
   }
 }
 
-// The int8 forms of one decode input, kept per thread between calls: q, k and v (gate and up) read
-// the same activations, so their calls quantize once (and reorder once per code width on x86).
+// The int8 forms of one MatMulMany call's decode input: its weights (q, k and v; gate and up) share
+// a form when they share groups and code width, so x is quantized once per call (and reordered once
+// per code width on x86). The buffers are kept per thread from call to call.
 class DecodeInputs {
  public:
   struct Form {
@@ -79,17 +79,15 @@ class DecodeInputs {
     bool valid = false;
   };
 
-  // Forgets the forms when x differs from the values they were made from.
+  // Starts a call on x[0, cols): the forms of the previous call are forgotten.
   void Use(const float* x, int64_t cols) {
-    const bool same = x_.size() == static_cast<size_t>(cols) &&
-                      std::memcmp(x_.data(), x, sizeof(float) * static_cast<size_t>(cols)) == 0;
-    if (same) return;
-    x_.assign(x, x + cols);
+    x_ = x;
+    cols_ = cols;
     for (const auto& f : forms_) f->valid = false;
   }
 
-  // x quantized for w's groups and, where isa applies, reordered for w's codes. The form stays valid
-  // until a Use with other values; its buffers are reused.
+  // x quantized for w's groups and, where isa applies, reordered for w's codes; valid until the next
+  // Use.
   const Form& For(const WeightTensor& w, kernels::x86::Isa isa) {
     const int64_t gs = w.quant.group_size, groups = w.groups_per_row();
     const int bits = isa != kernels::x86::Isa::kNone ? w.quant.bits : 0;
@@ -99,11 +97,10 @@ class DecodeInputs {
       if (!f->valid) free = f.get();
     }
     Form& f = free != nullptr ? *free : *forms_.emplace_back(std::make_unique<Form>());
-    const auto cols = static_cast<int64_t>(x_.size());
-    QuantizeActivations(x_.data(), cols, kernels::PaddedCols(cols), gs, groups, f.qa);
+    QuantizeActivations(x_, cols_, kernels::PaddedCols(cols_), gs, groups, f.qa);
     if (bits != 0) {
       kernels::MatMulArgs a;
-      a.cols = cols;
+      a.cols = cols_;
       a.xq = f.qa.q.data();
       a.xq_block_scales = f.qa.block_scales.data();
       kernels::x86::PrepareActivations(isa, a, bits, f.xa);
@@ -116,7 +113,8 @@ class DecodeInputs {
   }
 
  private:
-  std::vector<float> x_;
+  const float* x_ = nullptr;
+  int64_t cols_ = 0;
   std::vector<std::unique_ptr<Form>> forms_;  // stable addresses: jobs point into them
 };
 
@@ -155,7 +153,6 @@ GemvJob PrepareGemv(const WeightTensor& w, const float* x, float* y, DecodeInput
   if (job.int8) {
     // 2/4/8-bit codes on x86: byte dot products against activations reordered once per input.
     job.isa = kernels::x86::IsaFor(w);
-    inputs.Use(x, a.cols);
     const DecodeInputs::Form& form = inputs.For(w, job.isa);
     a.xq = form.qa.q.data();
     a.xq_block_scales = form.qa.block_scales.data();
@@ -196,6 +193,7 @@ void Gemvs(std::span<const MatMulOutput> outs, const float* x) {
   std::vector<GemvJob> jobs;
   jobs.reserve(outs.size());
   int64_t weights = 0;
+  if (!outs.empty()) inputs.Use(x, outs[0].w->cols());
   for (const MatMulOutput& o : outs) {
     if (o.w->rows() == 0) continue;
     jobs.push_back(PrepareGemv(*o.w, x, o.y, inputs));
