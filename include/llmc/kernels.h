@@ -37,8 +37,9 @@ void MatMulMany(std::span<const MatMulOutput> outs, const float* x, int64_t n_to
 // bench|perplexity --float-activations` measure the difference). Dense weights and n_tokens > 1
 // always use float activations. Results are identical for every thread count either way.
 // Measured effect (`llmc perplexity STORE --decode --chunks 4`, wikitext2-valid-part2, 1020 tokens
-// scored through the decode kernels): SmolLM2-135M PTQ int4 50.1226 -> 50.3903 (+0.53 %; docs/RESULTS.md
-// section 5 has the history); the per-token scale this replaced moved int4 by 2.9 %.
+// scored through the decode kernels): SmolLM2-135M PTQ int4 50.1227 -> 50.3038 (+0.36 %; it moves by a
+// few tenths with the kernels' summation order, docs/RESULTS.md section 5 has the history); the
+// per-token scale this replaced moved int4 by 2.9 %.
 void SetActivationInt8(bool on);
 bool ActivationInt8();
 
