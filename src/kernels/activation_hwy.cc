@@ -39,6 +39,22 @@ HWY_INLINE void ForEachVector(float* x, int64_t n, float pad, const Op& op) {
   }
 }
 
+// The largest of x[0, n), -inf if none; NaN is skipped (a comparison that is false for NaN keeps it
+// out, on every target alike).
+HWY_INLINE float MaxOfRow(const float* x, int64_t n) {
+  const DF df;
+  const auto N = static_cast<int64_t>(hn::Lanes(df));
+  auto vmax = hn::Set(df, -std::numeric_limits<float>::infinity());
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto v = hn::LoadU(df, x + i);
+    vmax = hn::IfThenElse(hn::Gt(v, vmax), v, vmax);
+  }
+  float max = hn::GetLane(hn::MaxOfLanes(df, vmax));
+  for (; i < n; ++i) max = x[i] > max ? x[i] : max;
+  return max;
+}
+
 }  // namespace
 
 void SwiGluImpl(float* gate, const float* up, int64_t n) {
@@ -91,15 +107,12 @@ double LogSumExpImpl(const float* x, int64_t n) {
   const DF df;
   const auto N = static_cast<int64_t>(hn::Lanes(df));
   const float kNegInf = -std::numeric_limits<float>::infinity();
-  auto vmax = hn::Set(df, kNegInf);
-  int64_t i = 0;
-  for (; i + N <= n; i += N) vmax = hn::Max(vmax, hn::LoadU(df, x + i));
-  float max = hn::GetLane(hn::MaxOfLanes(df, vmax));
-  for (int64_t j = i; j < n; ++j) max = std::max(max, x[j]);
+  const float max = MaxOfRow(x, n);
   const auto vm = hn::Set(df, max);
   // Each vector's exps summed in float (N terms), the running total in double: rows of 50k logits.
   double total = 0;
-  for (i = 0; i + N <= n; i += N) {
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
     total += static_cast<double>(hn::GetLane(hn::SumOfLanes(df, hn::Exp(df, hn::Sub(hn::LoadU(df, x + i), vm)))));
   }
   if (i < n) {
@@ -114,18 +127,11 @@ double LogSumExpImpl(const float* x, int64_t n) {
 int64_t ArgMaxImpl(const float* x, int64_t n) {
   const DF df;
   const auto N = static_cast<int64_t>(hn::Lanes(df));
-  const float kNegInf = -std::numeric_limits<float>::infinity();
-  // The largest value (a comparison that is false for NaN keeps NaN out), then its first position.
-  auto vmax = hn::Set(df, kNegInf);
+  // The largest value, then its first position.
+  const auto target = hn::Set(df, MaxOfRow(x, n));
+  const float max = hn::GetLane(target);
   int64_t i = 0;
   for (; i + N <= n; i += N) {
-    const auto v = hn::LoadU(df, x + i);
-    vmax = hn::IfThenElse(hn::Gt(v, vmax), v, vmax);
-  }
-  float max = hn::GetLane(hn::MaxOfLanes(df, vmax));
-  for (int64_t j = i; j < n; ++j) max = x[j] > max ? x[j] : max;
-  const auto target = hn::Set(df, max);
-  for (i = 0; i + N <= n; i += N) {
     const intptr_t lane = hn::FindFirstTrue(df, hn::Eq(hn::LoadU(df, x + i), target));
     if (lane >= 0) return i + lane;
   }
