@@ -76,10 +76,13 @@ void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, co
   const int64_t q_dim = s.heads * d;
   const int64_t kv_dim = s.kv_heads * d;
   const int64_t keys = kv.past + n_tokens;
-  // values_t[c][j] = V[j][c]: the value product reads each output column's values contiguously.
+  // values_t[h * d + c][j] = V_h[j][c]: the value product reads each output column's values contiguously.
   std::vector<float> values_t(static_cast<size_t>(kv_dim * keys));
-  for (int64_t j = 0; j < keys; ++j) {
-    for (int64_t c = 0; c < kv_dim; ++c) values_t[static_cast<size_t>(c * keys + j)] = kv.values[j * kv_dim + c];
+  for (int64_t h = 0; h < s.kv_heads; ++h) {
+    for (int64_t j = 0; j < keys; ++j) {
+      const float* v = kv.values + kv.At(h, j, d);
+      for (int64_t c = 0; c < d; ++c) values_t[static_cast<size_t>((h * d + c) * keys + j)] = v[c];
+    }
   }
   const int64_t blocks = (n_tokens + kQueryBlock - 1) / kQueryBlock;
   const int64_t group = s.heads / s.kv_heads;
@@ -95,7 +98,7 @@ void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, co
         const int64_t rows = std::min(kQueryBlock, n_tokens - t0);
         const int64_t visible = kv.past + t0 + rows;
         const int64_t kv_head = h / group;
-        MatMulF32(q + t0 * q_dim + h * d, q_dim, kv.keys + kv_head * d, kv_dim, scores.data(), visible, rows,
+        MatMulF32(q + t0 * q_dim + h * d, q_dim, kv.keys + kv.At(kv_head, 0, d), d, scores.data(), visible, rows,
                   visible, d);
         for (int64_t i = 0; i < rows; ++i) {
           const int64_t pos = kv.past + t0 + i;
@@ -110,22 +113,22 @@ void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, co
   }
 }
 
-// Attention of one new query (decode): each head's scores against the visible keys (MatMulF32 rows),
-// the softmax as in prefill, and the head's output a weighted sum of the cached value rows (no
-// transposed copy of the cache per token). The score and value products go in halves of the keys
-// and of the output columns, so threads get equal shares (whole heads left one of two threads idle
-// for a ninth of SmolLM2's attention); the halves are fixed, so results do not depend on threads.
+// Attention of one new query (decode): each head's scores against the visible keys (MatMulF32 rows,
+// contiguous in the head-major cache), the softmax as in prefill, and the head's output a weighted
+// sum of the cached value rows (no transposed copy of the cache per token). The score and value
+// products go in halves of the keys and of the output columns, so threads get equal shares (whole
+// heads left one of two threads idle for a ninth of SmolLM2's attention); the halves are fixed, so
+// results do not depend on threads.
 void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, float* out) {
   constexpr int64_t kParts = 2;
   const int64_t d = s.head_dim;
-  const int64_t kv_dim = s.kv_heads * d;
   const int64_t pos = kv.past;
   // Sliding window (transformers' mask): key j is visible when pos - window < j <= pos.
   const int64_t first = s.window > 0 ? std::max<int64_t>(0, pos - s.window + 1) : 0;
   const int64_t visible = pos - first + 1;
   const int64_t group = s.heads / s.kv_heads;
   const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
-  const auto cache_offset = [&](int64_t h) { return first * kv_dim + h / group * d; };
+  const auto cache_offset = [&](int64_t h) { return kv.At(h / group, first, d); };
   std::vector<float> scores(static_cast<size_t>(s.heads * visible));
 #pragma omp parallel num_threads(NumThreads()) if (s.heads * visible * d > kMinParallelWork)
   {
@@ -133,7 +136,7 @@ void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, flo
     for (int64_t item = 0; item < s.heads * kParts; ++item) {
       const int64_t h = item / kParts, part = item % kParts;
       const int64_t k0 = visible * part / kParts, k1 = visible * (part + 1) / kParts;
-      MatMulF32(q + h * d, d, kv.keys + cache_offset(h) + k0 * kv_dim, kv_dim, scores.data() + h * visible + k0,
+      MatMulF32(q + h * d, d, kv.keys + cache_offset(h) + k0 * d, d, scores.data() + h * visible + k0,
                 k1 - k0, 1, k1 - k0, d);
     }
 #pragma omp for schedule(static)
@@ -142,7 +145,7 @@ void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, flo
     for (int64_t item = 0; item < s.heads * kParts; ++item) {
       const int64_t h = item / kParts, part = item % kParts;
       const int64_t c0 = d * part / kParts, c1 = d * (part + 1) / kParts;
-      WeightedRowSum(scores.data() + h * visible, kv.values + cache_offset(h) + c0, kv_dim, visible, c1 - c0,
+      WeightedRowSum(scores.data() + h * visible, kv.values + cache_offset(h) + c0, d, visible, c1 - c0,
                      out + h * d + c0);
     }
   }
@@ -162,8 +165,11 @@ void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_t
   const int64_t kv_dim = n_kv * head_dim;
   const int64_t q_dim = n_heads * head_dim;
   std::vector<float> q(static_cast<size_t>(n_tokens * q_dim));
-  float* new_keys = kv.keys + kv.past * kv_dim;
-  float* new_values = kv.values + kv.past * kv_dim;
+  // The new tokens' keys and values as the projections give them, [token][kv_dim], until they are
+  // rotated and go into the head-major cache.
+  std::vector<float> keys(static_cast<size_t>(n_tokens * kv_dim)), values(keys.size());
+  float* new_keys = keys.data();
+  float* new_values = values.data();
   const MatMulOutput qkv[] = {{lw.q_proj, q.data()}, {lw.k_proj, new_keys}, {lw.v_proj, new_values}};
   MatMulMany(qkv, normed, n_tokens);
   AddBias(lw.q_bias, n_tokens, q.data());
@@ -179,6 +185,10 @@ void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_t
     }
     rope_.Apply(qt, n_heads, kv.past + t);
     rope_.Apply(kt, n_kv, kv.past + t);
+    for (int64_t h = 0; h < n_kv; ++h) {
+      std::copy_n(kt + h * head_dim, head_dim, kv.keys + kv.At(h, kv.past + t, head_dim));
+      std::copy_n(new_values + t * kv_dim + h * head_dim, head_dim, kv.values + kv.At(h, kv.past + t, head_dim));
+    }
   });
   const AttentionShape shape{n_heads, n_kv, head_dim, config_.sliding_window};
   if (n_tokens > 1) {

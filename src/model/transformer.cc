@@ -17,7 +17,7 @@ KvSequence::KvSequence(int64_t num_layers, int64_t kv_dim, int64_t capacity)
 
 KvView KvSequence::View(int64_t layer) {
   const size_t offset = static_cast<size_t>(layer * capacity_ * kv_dim_);
-  return {keys_.data() + offset, values_.data() + offset, length_};
+  return {keys_.data() + offset, values_.data() + offset, length_, capacity_};
 }
 
 TransformerModel::TransformerModel(ModelConfig config, nlohmann::json tokenizer,
@@ -147,7 +147,7 @@ Status TransformerModel::ForwardLayerStaged(int64_t layer, std::span<std::vector
   }
   std::vector<float> keys(static_cast<size_t>(longest * kv_dim));
   std::vector<float> values(keys.size());
-  for (LayerRun& r : runs) r.kv = KvView{keys.data(), values.data(), 0};
+  for (LayerRun& r : runs) r.kv = KvView{keys.data(), values.data(), 0, longest};
   return RunLayer(layer, runs, before_stage);
 }
 

@@ -31,12 +31,17 @@ struct LayerWeights {
   const WeightTensor* k_norm = nullptr;
 };
 
-// Where one layer's keys and values live: `past` rows already filled, new rows appended after them.
-// Rows are [num_kv_heads * head_dim] floats.
+// Where one layer's keys and values live: head-major, [num_kv_heads][capacity][head_dim] floats, so a
+// KV head's positions are one contiguous run (decode attention streams them; position-major rows
+// would leave each head's keys strided through the others'). `past` positions are filled, new ones
+// go after them.
 struct KvView {
   float* keys;
   float* values;
   int64_t past;
+  int64_t capacity;
+  // Offset of KV head h's position p in keys and values, for heads of d floats.
+  int64_t At(int64_t h, int64_t p, int64_t d) const { return (h * capacity + p) * d; }
 };
 
 // KV cache: per layer, keys and values for `capacity` positions.
@@ -57,8 +62,8 @@ class KvSequence : public Sequence {
   int64_t kv_dim_;
   int64_t capacity_;
   int64_t length_ = 0;
-  std::vector<float> keys_;    // [layer][capacity][kv_dim]
-  std::vector<float> values_;  // [layer][capacity][kv_dim]
+  std::vector<float> keys_;    // [layer][kv_head][capacity][head_dim]
+  std::vector<float> values_;  // [layer][kv_head][capacity][head_dim]
 };
 
 // Norm weights and biases are read directly as floats by the layer code; they are tiny, so any
