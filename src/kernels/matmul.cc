@@ -121,8 +121,8 @@ class DecodeInputs {
 // One product of a decode step, ready for the kernels: its arguments and the path that computes it.
 struct GemvJob {
   kernels::MatMulArgs a;
-  kernels::x86::Isa isa = kernels::x86::Isa::kNone;  // x86 byte dot products
-  bool int8 = false;                                  // else the Highway int8 path, or floats
+  kernels::x86::Isa isa = kernels::x86::Isa::kNone;  // x86 byte dot products (int8 only)
+  bool int8 = false;  // int8 activations: the x86 kernels where isa is set, else Highway's int8 path
   const kernels::x86::Activations* xa = nullptr;
   std::vector<float> x_group_sums;  // float path, quantized weights
   int64_t blocks = 0;               // of kGemvRowBlock rows

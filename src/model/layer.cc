@@ -76,7 +76,8 @@ void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, co
   const int64_t q_dim = s.heads * d;
   const int64_t kv_dim = s.kv_heads * d;
   const int64_t keys = kv.past + n_tokens;
-  // values_t[h * d + c][j] = V_h[j][c]: the value product reads each output column's values contiguously.
+  // values_t[h * d + c][j] = V_h[j][c]: the value product reads each output column's values
+  // contiguously.
   std::vector<float> values_t(static_cast<size_t>(kv_dim * keys));
   for (int64_t h = 0; h < s.kv_heads; ++h) {
     for (int64_t j = 0; j < keys; ++j) {
