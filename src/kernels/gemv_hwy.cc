@@ -45,16 +45,9 @@ struct BF16Row {
   float Scalar(int64_t j) const { return BF16ToFloat(p[j]); }
 };
 
-// A row's dot product with x as lanes still to be summed, plus the scalar part past the whole
-// vectors. Four accumulators hide the FMA latency; the order is fixed, so results do not depend on
-// threads.
-struct DotParts {
-  hn::Vec<DF> lanes;
-  float tail;
-};
-
+// Four accumulators hide the FMA latency; the order is fixed, so results do not depend on threads.
 template <class Row>
-HWY_INLINE DotParts DenseDotParts(const Row& row, const float* x, int64_t cols) {
+HWY_INLINE float DenseDot(const Row& row, const float* x, int64_t cols) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
@@ -68,13 +61,7 @@ HWY_INLINE DotParts DenseDotParts(const Row& row, const float* x, int64_t cols) 
   for (; j + N <= cols; j += N) a0 = hn::MulAdd(row.Load(j), hn::LoadU(df, x + j), a0);
   float tail = 0.0f;
   for (; j < cols; ++j) tail += row.Scalar(j) * x[j];
-  return {hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)), tail};
-}
-
-template <class Row>
-HWY_INLINE float DenseDot(const Row& row, const float* x, int64_t cols) {
-  const DotParts d = DenseDotParts(row, x, cols);
-  return SumLanes(d.lanes) + d.tail;
+  return SumLanes(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))) + tail;
 }
 
 #if HWY_TARGET != HWY_SCALAR

@@ -1,10 +1,10 @@
 // The x86 byte-dot-product GEMV (gemv_x86.h) for AVX-512 VNNI: one 64-byte chunk is m vpdpbusd
 // (codes u8 x activations s8, four products summed into each int32 lane without saturation), four
 // rows per walk sharing the activation loads; a row's partial last chunk, and the scales and zeros
-// of the last rows, are masked loads. Its own row loop (not gemv_x86-inl.h's RowsWith): a row of at
-// most 16 groups keeps its scales in one register for the whole walk (no scratch buffers, no stores
-// to reload), short row tails of four rows share one vector, and the zeros fold into the accumulator
-// before its one reduction.
+// of the last rows, are masked loads. Its own row loop (not gemv_x86-inl.h's RowsWith): a row's
+// group scales are held 16 at a time in one register (no scratch buffers, no stores to reload), short
+// row tails of four rows share one vector, and the zeros fold into the accumulator before its one
+// reduction.
 #include "kernels/gemv_x86.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <type_traits>
 #include <vector>
 
 #include "llmc/dtype.h"
