@@ -184,8 +184,7 @@ void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_t
       RmsNorm(qt, lw.q_norm->data.as<float>(), n_heads, head_dim, eps, qt);
       RmsNorm(kt, lw.k_norm->data.as<float>(), n_kv, head_dim, eps, kt);
     }
-    rope_.Apply(qt, n_heads, kv.past + t);
-    rope_.Apply(kt, n_kv, kv.past + t);
+    rope_.Apply(qt, n_heads, kt, n_kv, kv.past + t);
     for (int64_t h = 0; h < n_kv; ++h) {
       std::copy_n(kt + h * head_dim, head_dim, kv.keys + kv.At(h, kv.past + t, head_dim));
       std::copy_n(new_values + t * kv_dim + h * head_dim, head_dim, kv.values + kv.At(h, kv.past + t, head_dim));

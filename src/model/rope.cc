@@ -33,7 +33,7 @@ RopeTable::RopeTable(const ModelConfig& config) : head_dim_(config.head_dim) {
   }
 }
 
-void RopeTable::Apply(float* heads, int64_t n_heads, int64_t pos) const {
+void RopeTable::Apply(float* q, int64_t n_q, float* k, int64_t n_k, int64_t pos) const {
   const int64_t half = head_dim_ / 2;
   std::vector<float> cos_t(static_cast<size_t>(half));
   std::vector<float> sin_t(static_cast<size_t>(half));
@@ -43,8 +43,8 @@ void RopeTable::Apply(float* heads, int64_t n_heads, int64_t pos) const {
     cos_t[static_cast<size_t>(i)] = static_cast<float>(std::cos(static_cast<double>(angle)));
     sin_t[static_cast<size_t>(i)] = static_cast<float>(std::sin(static_cast<double>(angle)));
   }
-  for (int64_t h = 0; h < n_heads; ++h) {
-    float* x = heads + h * head_dim_;
+  for (int64_t h = 0; h < n_q + n_k; ++h) {
+    float* x = h < n_q ? q + h * head_dim_ : k + (h - n_q) * head_dim_;
     for (int64_t i = 0; i < half; ++i) {
       const float a = x[i];
       const float b = x[i + half];

@@ -12,8 +12,9 @@ namespace llmc {
 class RopeTable {
  public:
   explicit RopeTable(const ModelConfig& config);
-  // Rotates n_heads consecutive head vectors (head_dim floats each) for position `pos`.
-  void Apply(float* heads, int64_t n_heads, int64_t pos) const;
+  // Rotates the n_q query and n_k key head vectors of one token (consecutive, head_dim floats each)
+  // for position `pos`, with one table of angles for both.
+  void Apply(float* q, int64_t n_q, float* k, int64_t n_k, int64_t pos) const;
   const std::vector<float>& inv_freq() const { return inv_freq_; }
 
  private:
