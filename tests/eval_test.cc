@@ -32,7 +32,7 @@ class FakeModel : public Model {
   const ModelConfig& config() const override { return config_; }
   const nlohmann::json& tokenizer_spec() const override { return spec_; }
   int64_t weight_bytes() const override { return 1000; }
-  std::unique_ptr<Sequence> NewSequence(int64_t capacity) const override {
+  std::unique_ptr<Sequence> NewSequence(int64_t capacity, KvCacheType) const override {
     return std::make_unique<FakeSequence>(capacity);
   }
   Status Forward(Sequence& seq, std::span<const int32_t> tokens, float* logits, float* hidden) override {

@@ -1,5 +1,5 @@
-// SwiGlu, MaskedSoftmax, WeightedRowSum, LogSumExp and ArgMax (the element kernels of the MLP,
-// attention, the sensitivity KL and greedy decoding) against
+// SwiGlu, MaskedSoftmax, WeightedRowSum and DotRows (float and half rows), LogSumExp and ArgMax (the
+// element kernels of the MLP, attention, the sensitivity KL and greedy decoding) against
 // double-precision references, on every Highway target this CPU runs, for lengths that leave a
 // partial vector, with extreme gates, masked ends and strided rows.
 #include <gtest/gtest.h>
@@ -12,6 +12,7 @@
 
 #include "hwy/targets.h"
 #include "kernels_test_weights.h"
+#include "llmc/dtype.h"
 #include "llmc/kernels.h"
 
 namespace llmc {
@@ -114,6 +115,56 @@ TEST(WeightedRowSumTest, MatchesDoubleReferenceWithStridedRows) {
         ASSERT_NEAR(out[col], ref, 2e-6 * abs + 1e-30) << col;
       }
       for (int64_t col = c.cols; col < c.cols + 3; ++col) ASSERT_EQ(out[col], -7.0f) << "wrote past " << c.cols;
+    }
+  }
+}
+
+// Rows of halves (a half-precision KV cache) and, as floats, the same values widened.
+struct HalfRows {
+  std::vector<uint16_t> half;
+  std::vector<float> widened;
+};
+HalfRows RandomHalfRows(int64_t n, uint32_t seed) {
+  HalfRows r;
+  for (float v : RandomActivations(n, seed)) {
+    r.half.push_back(FloatToHalf(v));
+    r.widened.push_back(HalfToFloat(r.half.back()));
+  }
+  return r;
+}
+
+// Half rows give exactly what the float kernels give on the widened rows (widening is exact and the
+// summation order is the same), on every target, for row counts and widths with partial vectors.
+TEST(HalfRowKernelsTest, EqualTheFloatKernelsOnTheWidenedRows) {
+  struct Case {
+    int64_t n, cols, ld;
+  };
+  for (const Case c : {Case{1, 1, 1}, Case{3, 64, 192}, Case{7, 70, 75}, Case{300, 64, 64}, Case{9, 13, 13}}) {
+    const std::vector<float> weights = RandomActivations(c.n, 12);
+    const std::vector<float> x = RandomActivations(c.cols, 13);
+    const HalfRows rows = RandomHalfRows(c.n * c.ld, 14);
+    for (int64_t target : TestedTargets()) {
+      SCOPED_TRACE(std::string(hwy::TargetName(target)) + " n " + std::to_string(c.n) + " cols " +
+                   std::to_string(c.cols));
+      hwy::SetSupportedTargetsForTest(target);
+      std::vector<float> sum_half(static_cast<size_t>(c.cols)), sum_float(sum_half.size());
+      WeightedRowSum(weights.data(), rows.half.data(), c.ld, c.n, c.cols, sum_half.data());
+      WeightedRowSum(weights.data(), rows.widened.data(), c.ld, c.n, c.cols, sum_float.data());
+      std::vector<float> dots_half(static_cast<size_t>(c.n + 2), -7.0f), dots_float(static_cast<size_t>(c.n));
+      DotRows(x.data(), rows.half.data(), c.ld, c.n, c.cols, dots_half.data());
+      MatMulF32(x.data(), c.cols, rows.widened.data(), c.ld, dots_float.data(), c.n, 1, c.n, c.cols);
+      hwy::SetSupportedTargetsForTest(0);
+      for (int64_t col = 0; col < c.cols; ++col) ASSERT_EQ(sum_half[col], sum_float[col]) << "column " << col;
+      for (int64_t j = 0; j < c.n; ++j) {
+        double ref = 0, abs = 0;
+        for (int64_t p = 0; p < c.cols; ++p) {
+          ref += static_cast<double>(x[p]) * rows.widened[j * c.ld + p];
+          abs += std::fabs(static_cast<double>(x[p]) * rows.widened[j * c.ld + p]);
+        }
+        ASSERT_EQ(dots_half[j], dots_float[j]) << "row " << j;
+        ASSERT_NEAR(dots_half[j], ref, 2e-6 * abs + 1e-30) << "row " << j;
+      }
+      for (int64_t j = c.n; j < c.n + 2; ++j) ASSERT_EQ(dots_half[j], -7.0f) << "wrote past " << c.n;
     }
   }
 }

@@ -45,8 +45,8 @@ Status WriteStore(const ImportedModel& m, const std::string& path, const QuantSp
   return writer->Close();
 }
 
-std::vector<float> Logits(Model& model, const std::vector<int32_t>& tokens) {
-  auto seq = model.NewSequence(static_cast<int64_t>(tokens.size()));
+std::vector<float> Logits(Model& model, const std::vector<int32_t>& tokens, KvCacheType kv = KvCacheType::kF32) {
+  auto seq = model.NewSequence(static_cast<int64_t>(tokens.size()), kv);
   std::vector<float> logits(tokens.size() * static_cast<size_t>(model.config().vocab_size));
   const Status st = model.Forward(*seq, tokens, logits.data(), nullptr);
   EXPECT_TRUE(st.ok()) << st.ToString();
@@ -144,7 +144,7 @@ TEST(ModelErrorsTest, ForwardRejectsBadTokensCapacityAndLayers) {
   auto model = Model::FromImported(ImportStories());
   ASSERT_TRUE(model.ok());
   Model& m = **model;
-  auto seq = m.NewSequence(4);
+  auto seq = m.NewSequence(4, KvCacheType::kF32);
   std::vector<float> logits(8 * 512);
   const std::vector<int32_t> out_of_vocab = {1, 512};
   Status st = m.Forward(*seq, out_of_vocab, logits.data(), nullptr);
@@ -297,12 +297,14 @@ TEST(ModelCalibrationTest, StagedLayerStopsAtTheHooksError) {
 TEST(ModelThreadsTest, LogitsIdenticalForEveryThreadCount) {
   auto model = Model::FromImported(ImportStories());
   ASSERT_TRUE(model.ok());
-  SetNumThreads(1);
-  const std::vector<float> one = Logits(**model, kTokens);
-  SetNumThreads(2);
-  const std::vector<float> two = Logits(**model, kTokens);
-  SetNumThreads(0);
-  EXPECT_EQ(one, two);
+  for (const KvCacheType kv : {KvCacheType::kF32, KvCacheType::kF16}) {
+    SetNumThreads(1);
+    const std::vector<float> one = Logits(**model, kTokens, kv);
+    SetNumThreads(2);
+    const std::vector<float> two = Logits(**model, kTokens, kv);
+    SetNumThreads(0);
+    EXPECT_EQ(one, two);
+  }
 }
 
 TEST(SamplerTest, GreedyAndTopOneAlwaysPickTheFirstMaximum) {

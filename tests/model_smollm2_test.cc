@@ -33,7 +33,7 @@ TEST(SmolLM2Test, TopLogitsAndNormalizerMatchTransformers) {
   EXPECT_EQ((*tokenizer)->Encode(ref.at("text").get<std::string>(), false), tokens);
 
   const size_t vocab = static_cast<size_t>((*model)->config().vocab_size);
-  auto seq = (*model)->NewSequence(static_cast<int64_t>(tokens.size()));
+  auto seq = (*model)->NewSequence(static_cast<int64_t>(tokens.size()), KvCacheType::kF32);
   std::vector<float> logits(tokens.size() * vocab);
   ASSERT_TRUE((*model)->Forward(*seq, tokens, logits.data(), nullptr).ok());
 

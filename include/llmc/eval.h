@@ -19,6 +19,7 @@ struct PerplexityOptions {
   // Score through the decode kernels: each window's first half is one batched prefill, its scored half
   // is fed one token at a time (same windows, same scored tokens, GEMV instead of GEMM logits).
   bool decode = false;
+  KvCacheType kv_cache = KvCacheType::kF32;  // both models' caches, in ValidateModels
 };
 
 struct PerplexityResult {
@@ -63,6 +64,7 @@ struct BenchOptions {
   int64_t prompt_tokens = 128;  // prefill: one batch of this many tokens
   int64_t decode_tokens = 64;   // decode: this many single-token steps after the prompt
   int repetitions = 3;          // the best of N runs is reported (least disturbed by other load)
+  KvCacheType kv_cache = KvCacheType::kF16;  // as llama.cpp's llama-bench
 };
 
 struct BenchResult {

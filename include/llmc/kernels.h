@@ -55,6 +55,17 @@ void MatMulF32(const float* a, int64_t lda, const float* b, int64_t ldb, float* 
 // thread: decode attention's value product over the cache, read in place.
 void WeightedRowSum(const float* weights, const float* rows, int64_t ld, int64_t n, int64_t cols, float* out);
 
+// y[j] = sum_p x[p] * rows[j][p] for j < n, p < k (rows ld floats apart), on the calling thread:
+// decode attention's scores against the cached keys (MatMulF32 with m == 1 computes it this way).
+void DotRows(const float* x, const float* rows, int64_t ld, int64_t n, int64_t k, float* y);
+
+// The two decode-attention products over a half-precision KV cache: rows of IEEE binary16 (their
+// bits as uint16_t), ld halves apart, each element widened to float (exactly) and then summed as the
+// float versions sum.
+void WeightedRowSum(const float* weights, const uint16_t* half_rows, int64_t ld, int64_t n, int64_t cols,
+                    float* out);
+void DotRows(const float* x, const uint16_t* half_rows, int64_t ld, int64_t n, int64_t k, float* y);
+
 // gate[i] = gate[i] · sigmoid(gate[i]) · up[i] for i < n (SwiGLU), on the calling thread, with a
 // vectorized exp (at most 1 ulp from e^x).
 void SwiGlu(float* gate, const float* up, int64_t n);

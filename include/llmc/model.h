@@ -19,6 +19,12 @@
 
 namespace llmc {
 
+// How a Sequence stores its keys and values. kF32 keeps them as the layers compute them (the engine
+// then matches transformers' float32 reference). kF16 rounds them to IEEE halves, as llama.cpp's
+// default cache does: half the cache memory, and half the bytes decode attention reads per token
+// (docs/RESULTS.md measures the speed and the perplexity effect).
+enum class KvCacheType { kF32, kF16 };
+
 // KV cache and position of one token sequence.
 class Sequence {
  public:
@@ -64,7 +70,8 @@ class Model {
   // Resident bytes of the weights as held in memory.
   virtual int64_t weight_bytes() const = 0;
 
-  virtual std::unique_ptr<Sequence> NewSequence(int64_t capacity) const = 0;
+  // A sequence of up to `capacity` tokens whose cache holds kv_type values.
+  virtual std::unique_ptr<Sequence> NewSequence(int64_t capacity, KvCacheType kv_type) const = 0;
   // Appends `tokens` to the sequence (batched prefill when several). Writes, when not null,
   // logits [n][vocab] and final-normed hidden states [n][hidden] for each of the n tokens.
   virtual Status Forward(Sequence& seq, std::span<const int32_t> tokens, float* logits, float* hidden) = 0;

@@ -23,15 +23,16 @@ Status RunBench(const BenchArgs& a, const GlobalOptions& g) {
   j["kernel_target"] = KernelTarget();
   // Int8 applies to quantized weights only (dense ones always take float activations).
   j["decode_activations"] = ActivationInt8() ? "int8 for quantized weights" : "float";
+  j["kv_cache"] = KvCacheName(a.opts.kv_cache);
   j["prompt_tokens"] = a.opts.prompt_tokens;
   j["decode_tokens"] = a.opts.decode_tokens;
   if (g.json) {
     PrintJson(j);
   } else {
     fmt::print("prefill  {:>10.1f} tokens/s  ({} tokens)\n", r.prefill_tokens_per_s, a.opts.prompt_tokens);
-    fmt::print("decode   {:>10.1f} tokens/s  ({} tokens; weights streamed at {:.2f} GB/s; activations {})\n",
+    fmt::print("decode   {:>10.1f} tokens/s  ({} tokens; weights streamed at {:.2f} GB/s; activations {}; KV cache {})\n",
                r.decode_tokens_per_s, a.opts.decode_tokens, r.decode_weight_gb_per_s,
-               ActivationInt8() ? "int8 for quantized weights" : "float");
+               ActivationInt8() ? "int8 for quantized weights" : "float", KvCacheName(a.opts.kv_cache));
     fmt::print("weights  {:>10.1f} MB in memory; peak RSS {:.1f} MB; {} threads, kernels {}\n",
                static_cast<double>(r.weight_bytes) / 1e6, static_cast<double>(r.peak_rss_bytes) / 1e6, NumThreads(),
                KernelTarget());
@@ -51,6 +52,7 @@ const CommandRegistration kBench("bench", [](CLI::App& app, GlobalOptions& g, st
   AddThreadsFlag(cmd, args->threads);
   cmd->add_flag("--float-activations", args->float_activations,
                 "Decode keeps float activations (default: int8 per block of 32 for quantized weights)");
+  AddKvCacheFlag(cmd, args->opts.kv_cache);
   AddJsonFlag(cmd, g);
   run = [args, &g] { return RunBench(*args, g); };
   return cmd;

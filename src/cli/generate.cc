@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/command.h"
+#include "cli/model_input.h"
 #include "llmc/kernels.h"
 #include "llmc/model.h"
 #include "llmc/tokenizer.h"
@@ -22,6 +22,7 @@ struct GenerateArgs {
   int64_t top_k = 0;
   uint64_t seed = 0;
   int threads = 0;
+  KvCacheType kv_cache = KvCacheType::kF16;
 };
 
 constexpr const char* kFooter = R"(The model is an llmc store (V1 dense or V2 quantized, e.g. from `llmc quantize`);
@@ -76,7 +77,7 @@ Status RunGenerate(const GenerateArgs& a, const GlobalOptions& global) {
   const int64_t vocab = model->config().vocab_size;
   const int32_t eos = (*tokenizer)->eos_id() >= 0 ? (*tokenizer)->eos_id()
                                                    : static_cast<int32_t>(model->config().eos_token_id);
-  std::unique_ptr<Sequence> seq = model->NewSequence(static_cast<int64_t>(prompt.size()) + a.max_tokens);
+  std::unique_ptr<Sequence> seq = model->NewSequence(static_cast<int64_t>(prompt.size()) + a.max_tokens, a.kv_cache);
   std::vector<float> logits(static_cast<size_t>(vocab));
   Sampler sampler(SamplingOptions{a.temperature, a.top_k, a.seed});
 
@@ -127,6 +128,7 @@ Status RunGenerate(const GenerateArgs& a, const GlobalOptions& global) {
                {"decode_seconds", decode_s},
                {"tokens_per_second", tokens_per_s},
                {"threads", NumThreads()},
+               {"kv_cache", KvCacheName(a.kv_cache)},
                {"kernel_target", KernelTarget()}});
   } else {
     fmt::print("{}\n", text.substr(printed));
@@ -152,6 +154,7 @@ const CommandRegistration kGenerate("generate", [](CLI::App& app, GlobalOptions&
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Random seed for sampling (same seed, same text)")->capture_default_str();
   cmd->add_option("--threads", args->threads, "Worker threads (0: every core)")->capture_default_str();
+  AddKvCacheFlag(cmd, args->kv_cache);
   AddJsonFlag(cmd, global);
   run = [args, &global]() { return RunGenerate(*args, global); };
   return cmd;

@@ -51,6 +51,18 @@ void AddThreadsFlag(CLI::App* cmd, int& threads) {
 
 void ApplyThreads(int threads) { SetNumThreads(threads); }
 
+void AddKvCacheFlag(CLI::App* cmd, KvCacheType& type) {
+  const char* default_name = KvCacheName(type);
+  cmd->add_option_function<std::string>(
+         "--kv-cache", [&type](const std::string& name) { type = name == "f16" ? KvCacheType::kF16 : KvCacheType::kF32; },
+         "KV cache element type: f32 (matches the float32 reference) or f16 (half the cache memory and attention "
+         "reads, as llama.cpp's default)")
+      ->check(CLI::IsMember({"f32", "f16"}))
+      ->default_str(default_name);
+}
+
+const char* KvCacheName(KvCacheType type) { return type == KvCacheType::kF16 ? "f16" : "f32"; }
+
 void PrintValidation(const ValidationResult& v) {
   fmt::print("                    reference    candidate\n");
   fmt::print("perplexity       {:>12.4f} {:>12.4f}   ({:+.2f} %)\n", v.reference.perplexity, v.candidate.perplexity,

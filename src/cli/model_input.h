@@ -34,6 +34,12 @@ PerplexityOptions ToPerplexityOptions(const WindowFlags& flags, const Tokenizer&
 void AddThreadsFlag(CLI::App* cmd, int& threads);
 void ApplyThreads(int threads);
 
+// --kv-cache f32|f16: the KV cache's element type (KvCacheType; its value now is the default), and its
+// name in reports. The speed commands (bench, generate) default to f16 as llama.cpp does; the
+// measuring ones (perplexity, validate) to f32, the precision of the reference they compare with.
+void AddKvCacheFlag(CLI::App* cmd, KvCacheType& type);
+const char* KvCacheName(KvCacheType type);
+
 // The validation table `validate` and `quantize --validate` print.
 void PrintValidation(const ValidationResult& v);
 

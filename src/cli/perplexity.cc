@@ -12,6 +12,7 @@ struct PerplexityArgs {
   int threads = 0;
   bool float_activations = false;
   bool decode = false;
+  KvCacheType kv_cache = KvCacheType::kF32;
 };
 
 Status RunPerplexity(const PerplexityArgs& a, const GlobalOptions& g) {
@@ -21,6 +22,7 @@ Status RunPerplexity(const PerplexityArgs& a, const GlobalOptions& g) {
   LLMC_ASSIGN_OR_RETURN(const std::vector<int32_t> tokens, TokenizeTextFile(*m.tokenizer, a.text));
   PerplexityOptions opts = ToPerplexityOptions(a.windows, *m.tokenizer);
   opts.decode = a.decode;
+  opts.kv_cache = a.kv_cache;
   auto r = ComputePerplexity(*m.model, tokens, opts);
   if (!r.ok()) return r.status().WithContext(a.text);
   nlohmann::json j = r->ToJson();
@@ -29,6 +31,7 @@ Status RunPerplexity(const PerplexityArgs& a, const GlobalOptions& g) {
   j["text_tokens"] = tokens.size();
   j["decode"] = a.decode;
   j["decode_activations"] = ActivationInt8() ? "int8" : "float";
+  j["kv_cache"] = KvCacheName(a.kv_cache);
   if (g.json) {
     PrintJson(j);
   } else {
@@ -57,6 +60,7 @@ const CommandRegistration kPerplexity("perplexity", [](CLI::App& app, GlobalOpti
                 "Score each window's second half one token at a time (decode kernels; slower, same windows)");
   cmd->add_flag("--float-activations", args->float_activations,
                 "Decode kernels keep float activations (default: int8 per block of 32 for quantized weights)");
+  AddKvCacheFlag(cmd, args->kv_cache);
   AddJsonFlag(cmd, g);
   run = [args, &g] { return RunPerplexity(*args, g); };
   return cmd;

@@ -11,6 +11,7 @@ struct ValidateArgs {
   WindowFlags windows;
   ValidationThresholds thresholds;
   int threads = 0;
+  KvCacheType kv_cache = KvCacheType::kF32;
 };
 
 Status RunValidate(const ValidateArgs& a, const GlobalOptions& g) {
@@ -18,14 +19,16 @@ Status RunValidate(const ValidateArgs& a, const GlobalOptions& g) {
   LLMC_ASSIGN_OR_RETURN(LoadedModel ref, LoadModelWithTokenizer(a.reference));
   LLMC_ASSIGN_OR_RETURN(LoadedModel cand, LoadModelWithTokenizer(a.candidate));
   LLMC_ASSIGN_OR_RETURN(const std::vector<int32_t> tokens, TokenizeTextFile(*ref.tokenizer, a.text));
-  auto v = ValidateModels(*ref.model, *cand.model, tokens, ToPerplexityOptions(a.windows, *ref.tokenizer),
-                          a.thresholds);
+  PerplexityOptions opts = ToPerplexityOptions(a.windows, *ref.tokenizer);
+  opts.kv_cache = a.kv_cache;
+  auto v = ValidateModels(*ref.model, *cand.model, tokens, opts, a.thresholds);
   if (!v.ok()) return v.status().WithContext(a.text);
   if (g.json) {
     nlohmann::json j = v->ToJson();
     j["reference_model"] = a.reference;
     j["candidate_model"] = a.candidate;
     j["text"] = a.text;
+    j["kv_cache"] = KvCacheName(a.kv_cache);
     PrintJson(j);
   } else {
     PrintValidation(*v);
@@ -53,6 +56,7 @@ const CommandRegistration kValidate("validate", [](CLI::App& app, GlobalOptions&
   cmd->add_option("--max-ppl-increase", args->thresholds.max_ppl_increase_pct, "Pass threshold: PPL increase in %")
       ->capture_default_str();
   AddThreadsFlag(cmd, args->threads);
+  AddKvCacheFlag(cmd, args->kv_cache);
   AddJsonFlag(cmd, g);
   run = [args, &g] { return RunValidate(*args, g); };
   return cmd;

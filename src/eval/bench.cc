@@ -45,7 +45,7 @@ Result<BenchResult> BenchmarkModel(Model& model, const BenchOptions& opts) {
   const int64_t vocab = model.config().vocab_size;
   const std::vector<int32_t> prompt = SyntheticTokens(opts.prompt_tokens, vocab);
   std::vector<float> logits(static_cast<size_t>(opts.prompt_tokens * vocab));
-  auto seq = model.NewSequence(opts.prompt_tokens + opts.decode_tokens);
+  auto seq = model.NewSequence(opts.prompt_tokens + opts.decode_tokens, opts.kv_cache);
   double best_prefill = 1e30, best_decode = 1e30;
   for (int rep = 0; rep < opts.repetitions; ++rep) {
     seq->Reset();

@@ -150,7 +150,7 @@ Result<PerplexityResult> ComputePerplexity(Model& model, const std::vector<int32
   const int64_t vocab = model.config().vocab_size;
   const int32_t bos = BosFor(model, opts.add_bos);
   std::vector<float> logits(static_cast<size_t>(plan.ctx * vocab));
-  auto seq = model.NewSequence(plan.ctx);
+  auto seq = model.NewSequence(plan.ctx, opts.kv_cache);
   NllAccumulator nll;
   ProgressBar bar("perplexity", plan.windows);
   for (int64_t w = 0; w < plan.windows; ++w) {
@@ -189,8 +189,8 @@ Result<ValidationResult> ValidateModels(Model& reference, Model& candidate, cons
   const int32_t bos = BosFor(reference, opts.add_bos);
   std::vector<float> ref_logits(static_cast<size_t>(plan.ctx * vocab)), cand_logits(ref_logits.size());
   std::vector<float> ref_hidden(static_cast<size_t>(plan.ctx * hidden)), cand_hidden(ref_hidden.size());
-  auto ref_seq = reference.NewSequence(plan.ctx);
-  auto cand_seq = candidate.NewSequence(plan.ctx);
+  auto ref_seq = reference.NewSequence(plan.ctx, opts.kv_cache);
+  auto cand_seq = candidate.NewSequence(plan.ctx, opts.kv_cache);
   NllAccumulator ref_nll, cand_nll;
   double cos_logits = 0, cos_hidden = 0, kl = 0;
   int64_t agree = 0, scored = 0;

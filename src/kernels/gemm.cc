@@ -72,14 +72,14 @@ namespace llmc {
 
 void MatMulF32(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n,
                int64_t k) {
-  if (m == 1) {  // one row (decode attention scores): dot products straight off b, no packing
-    // Short rows are most of decode attention (a call per head inside its parallel region): no
-    // OpenMP construct at all for them, since even a team of one costs about a microsecond. The
-    // kernel groups rows from the first, so tiles of kGemmTileRows rows group them the same way.
-    if (omp_in_parallel() || n * k < kernels::kMinParallelMacs) return kernels::DotRowsF32(a, b, ldb, n, k, c);
+  if (m == 1) {  // one row: dot products straight off b (DotRows), no packing
+    // Inside a parallel region, or for short rows, no OpenMP construct at all: even a team of one
+    // costs about a microsecond. The kernel groups rows from the first, so tiles of kGemmTileRows
+    // rows group them the same way.
+    if (omp_in_parallel() || n * k < kernels::kMinParallelMacs) return DotRows(a, b, ldb, n, k, c);
 #pragma omp parallel for schedule(static) num_threads(NumThreads())
     for (int64_t r0 = 0; r0 < n; r0 += kernels::kGemmTileRows) {
-      kernels::DotRowsF32(a, b + r0 * ldb, ldb, std::min(kernels::kGemmTileRows, n - r0), k, c + r0);
+      DotRows(a, b + r0 * ldb, ldb, std::min(kernels::kGemmTileRows, n - r0), k, c + r0);
     }
     return;
   }

@@ -3,6 +3,7 @@
 // y += s * (that - z * sum_j x_j) with the group sums of x computed once per call (zero hoisted).
 // Compiled once per Highway target (foreach_target) and picked at run time.
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #undef HWY_TARGET_INCLUDE
@@ -46,6 +47,8 @@ struct BF16Row {
 };
 
 // Four accumulators hide the FMA latency; the order is fixed, so results do not depend on threads.
+// Tails here and below are explicit fused multiply-adds: whether the compiler contracts a * b + c
+// would otherwise depend on how the row's element is loaded (float rows and half rows must agree).
 template <class Row>
 HWY_INLINE float DenseDot(const Row& row, const float* x, int64_t cols) {
   const DF df;
@@ -60,7 +63,7 @@ HWY_INLINE float DenseDot(const Row& row, const float* x, int64_t cols) {
   }
   for (; j + N <= cols; j += N) a0 = hn::MulAdd(row.Load(j), hn::LoadU(df, x + j), a0);
   float tail = 0.0f;
-  for (; j < cols; ++j) tail += row.Scalar(j) * x[j];
+  for (; j < cols; ++j) tail = std::fma(row.Scalar(j), x[j], tail);
   return SumLanes(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))) + tail;
 }
 
@@ -166,35 +169,37 @@ void QuantGemv(const MatMulArgs& a, int64_t r0, int64_t r1) {
   }
 }
 
-}  // namespace
-
-void DotRowsF32Impl(const float* x, const float* b, int64_t ldb, int64_t n, int64_t k, float* y) {
+// y[r] = row r . x for rows of floats or halves (Row: F32Row, F16Row), ldb elements apart.
+template <class Row, class T>
+HWY_INLINE void DotRows(const float* x, const T* b, int64_t ldb, int64_t n, int64_t k, float* y) {
   int64_t r = 0;
 #if HWY_TARGET != HWY_SCALAR
   // Four rows per pass: each x vector loaded once for four independent FMA chains, one reduction.
   const DF df;
   const auto N = static_cast<int64_t>(hn::Lanes(df));
   for (; r + 4 <= n; r += 4) {
-    const float* row = b + r * ldb;
+    const Row rows[4] = {{b + r * ldb}, {b + (r + 1) * ldb}, {b + (r + 2) * ldb}, {b + (r + 3) * ldb}};
     hn::Vec<DF> acc[4] = {hn::Zero(df), hn::Zero(df), hn::Zero(df), hn::Zero(df)};
     int64_t j = 0;
     for (; j + N <= k; j += N) {
       const auto xv = hn::LoadU(df, x + j);
-      for (int i = 0; i < 4; ++i) acc[i] = hn::MulAdd(hn::LoadU(df, row + i * ldb + j), xv, acc[i]);
+      for (int i = 0; i < 4; ++i) acc[i] = hn::MulAdd(rows[i].Load(j), xv, acc[i]);
     }
     HWY_ALIGN float sums[4];
     SumLanesOfFour(acc, sums);
     for (int i = 0; i < 4; ++i) {
       float tail = 0.0f;
-      for (int64_t t = j; t < k; ++t) tail += row[i * ldb + t] * x[t];
+      for (int64_t t = j; t < k; ++t) tail = std::fma(rows[i].Scalar(t), x[t], tail);
       y[r + i] = sums[i] + tail;
     }
   }
 #endif
-  for (; r < n; ++r) y[r] = DenseDot(F32Row{b + r * ldb}, x, k);
+  for (; r < n; ++r) y[r] = DenseDot(Row{b + r * ldb}, x, k);
 }
 
-void WeightedRowSumImpl(const float* weights, const float* rows, int64_t ld, int64_t n, int64_t cols, float* out) {
+// out[c] = sum_j weights[j] * row j's element c, for rows of floats or halves, ld elements apart.
+template <class Row, class T>
+HWY_INLINE void WeightedRowSum(const float* weights, const T* rows, int64_t ld, int64_t n, int64_t cols, float* out) {
   const DF df;
   const auto N = static_cast<int64_t>(hn::Lanes(df));
   int64_t c = 0;
@@ -202,17 +207,34 @@ void WeightedRowSumImpl(const float* weights, const float* rows, int64_t ld, int
     auto a0 = hn::Zero(df), a1 = hn::Zero(df);
     for (int64_t j = 0; j < n; ++j) {
       const auto w = hn::Set(df, weights[j]);
-      a0 = hn::MulAdd(w, hn::LoadU(df, rows + j * ld + c), a0);
-      a1 = hn::MulAdd(w, hn::LoadU(df, rows + j * ld + c + N), a1);
+      const Row row{rows + j * ld};
+      a0 = hn::MulAdd(w, row.Load(c), a0);
+      a1 = hn::MulAdd(w, row.Load(c + N), a1);
     }
     hn::StoreU(a0, df, out + c);
     hn::StoreU(a1, df, out + c + N);
   }
   for (; c < cols; ++c) {
     float acc = 0.0f;
-    for (int64_t j = 0; j < n; ++j) acc += weights[j] * rows[j * ld + c];
+    for (int64_t j = 0; j < n; ++j) acc = std::fma(weights[j], Row{rows + j * ld}.Scalar(c), acc);
     out[c] = acc;
   }
+}
+
+}  // namespace
+
+void DotRowsF32Impl(const float* x, const float* b, int64_t ldb, int64_t n, int64_t k, float* y) {
+  DotRows<F32Row>(x, b, ldb, n, k, y);
+}
+void DotRowsF16Impl(const float* x, const uint16_t* b, int64_t ldb, int64_t n, int64_t k, float* y) {
+  DotRows<F16Row>(x, b, ldb, n, k, y);
+}
+void WeightedRowSumF32Impl(const float* weights, const float* rows, int64_t ld, int64_t n, int64_t cols, float* out) {
+  WeightedRowSum<F32Row>(weights, rows, ld, n, cols, out);
+}
+void WeightedRowSumF16Impl(const float* weights, const uint16_t* rows, int64_t ld, int64_t n, int64_t cols,
+                           float* out) {
+  WeightedRowSum<F16Row>(weights, rows, ld, n, cols, out);
 }
 
 void GemvRowsImpl(const MatMulArgs& a, int64_t r0, int64_t r1) {
@@ -249,16 +271,25 @@ HWY_AFTER_NAMESPACE();
 namespace llmc::kernels {
 HWY_EXPORT(GemvRowsImpl);
 HWY_EXPORT(DotRowsF32Impl);
-HWY_EXPORT(WeightedRowSumImpl);
+HWY_EXPORT(DotRowsF16Impl);
+HWY_EXPORT(WeightedRowSumF32Impl);
+HWY_EXPORT(WeightedRowSumF16Impl);
 void GemvRows(const MatMulArgs& a, int64_t r0, int64_t r1) { HWY_DYNAMIC_DISPATCH(GemvRowsImpl)(a, r0, r1); }
-void DotRowsF32(const float* x, const float* b, int64_t ldb, int64_t n, int64_t k, float* y) {
-  HWY_DYNAMIC_DISPATCH(DotRowsF32Impl)(x, b, ldb, n, k, y);
-}
 }  // namespace llmc::kernels
 
 namespace llmc {
 void WeightedRowSum(const float* weights, const float* rows, int64_t ld, int64_t n, int64_t cols, float* out) {
-  HWY_DYNAMIC_DISPATCH(kernels::WeightedRowSumImpl)(weights, rows, ld, n, cols, out);
+  HWY_DYNAMIC_DISPATCH(kernels::WeightedRowSumF32Impl)(weights, rows, ld, n, cols, out);
+}
+void WeightedRowSum(const float* weights, const uint16_t* half_rows, int64_t ld, int64_t n, int64_t cols,
+                    float* out) {
+  HWY_DYNAMIC_DISPATCH(kernels::WeightedRowSumF16Impl)(weights, half_rows, ld, n, cols, out);
+}
+void DotRows(const float* x, const float* rows, int64_t ld, int64_t n, int64_t k, float* y) {
+  HWY_DYNAMIC_DISPATCH(kernels::DotRowsF32Impl)(x, rows, ld, n, k, y);
+}
+void DotRows(const float* x, const uint16_t* half_rows, int64_t ld, int64_t n, int64_t k, float* y) {
+  HWY_DYNAMIC_DISPATCH(kernels::DotRowsF16Impl)(x, half_rows, ld, n, k, y);
 }
 }  // namespace llmc
 #endif

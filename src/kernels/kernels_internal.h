@@ -48,8 +48,6 @@ struct MatMulArgs {
 void QuantizeBlocks(const float* x, int64_t cols, int16_t* q, float* block_scales, float* block_sums);
 // Rows [r0, r1) of y for token 0 with float activations (decode: weights streamed once).
 void GemvRows(const MatMulArgs& a, int64_t r0, int64_t r1);
-// y[j] = sum_p x[p] * b[j][p] for j < n (rows ldb floats apart): MatMulF32 of one row, unpacked.
-void DotRowsF32(const float* x, const float* b, int64_t ldb, int64_t n, int64_t k, float* y);
 // Same with int8 activations and integer dot products; quantized weights only.
 void GemvRowsInt8(const MatMulArgs& a, int64_t r0, int64_t r1);
 // GEMM (gemm.cc, gemm_hwy.cc). Weight rows packed per work item: a multiple of every target's panel

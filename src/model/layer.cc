@@ -76,13 +76,17 @@ void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, co
   const int64_t q_dim = s.heads * d;
   const int64_t kv_dim = s.kv_heads * d;
   const int64_t keys = kv.past + n_tokens;
-  // values_t[h * d + c][j] = V_h[j][c]: the value product reads each output column's values
-  // contiguously.
-  std::vector<float> values_t(static_cast<size_t>(kv_dim * keys));
+  // Every KV head's keys as floats, [kv_head][keys][d] (a half cache widened once per call), and the
+  // values transposed, values_t[h * d + c][j] = V_h[j][c]: the value product reads each output
+  // column's values contiguously.
+  std::vector<float> keys_f(static_cast<size_t>(kv_dim * keys));
+  std::vector<float> values_t(keys_f.size());
+  std::vector<float> head_values(static_cast<size_t>(keys * d));
   for (int64_t h = 0; h < s.kv_heads; ++h) {
+    kv.ReadKeys(h, keys, d, keys_f.data() + h * keys * d);
+    kv.ReadValues(h, keys, d, head_values.data());
     for (int64_t j = 0; j < keys; ++j) {
-      const float* v = kv.values + kv.At(h, j, d);
-      for (int64_t c = 0; c < d; ++c) values_t[static_cast<size_t>((h * d + c) * keys + j)] = v[c];
+      for (int64_t c = 0; c < d; ++c) values_t[static_cast<size_t>((h * d + c) * keys + j)] = head_values[j * d + c];
     }
   }
   const int64_t blocks = (n_tokens + kQueryBlock - 1) / kQueryBlock;
@@ -99,7 +103,7 @@ void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, co
         const int64_t rows = std::min(kQueryBlock, n_tokens - t0);
         const int64_t visible = kv.past + t0 + rows;
         const int64_t kv_head = h / group;
-        MatMulF32(q + t0 * q_dim + h * d, q_dim, kv.keys + kv.At(kv_head, 0, d), d, scores.data(), visible, rows,
+        MatMulF32(q + t0 * q_dim + h * d, q_dim, keys_f.data() + kv_head * keys * d, d, scores.data(), visible, rows,
                   visible, d);
         for (int64_t i = 0; i < rows; ++i) {
           const int64_t pos = kv.past + t0 + i;
@@ -114,13 +118,15 @@ void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, co
   }
 }
 
-// Attention of one new query (decode): each head's scores against the visible keys (MatMulF32 rows,
+// Attention of one new query (decode): each head's scores against the visible keys (DotRows,
 // contiguous in the head-major cache), the softmax as in prefill, and the head's output a weighted
 // sum of the cached value rows (no transposed copy of the cache per token). The score and value
 // products go in halves of the keys and of the output columns, so threads get equal shares (whole
 // heads left one of two threads idle for a ninth of SmolLM2's attention); the halves are fixed, so
-// results do not depend on threads.
-void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, float* out) {
+// results do not depend on threads. T: float, or uint16_t for a half cache (the kernels widen it).
+template <class T>
+void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, const T* keys, const T* values,
+                  float* out) {
   constexpr int64_t kParts = 2;
   const int64_t d = s.head_dim;
   const int64_t pos = kv.past;
@@ -137,8 +143,7 @@ void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, flo
     for (int64_t item = 0; item < s.heads * kParts; ++item) {
       const int64_t h = item / kParts, part = item % kParts;
       const int64_t k0 = visible * part / kParts, k1 = visible * (part + 1) / kParts;
-      MatMulF32(q + h * d, d, kv.keys + cache_offset(h) + k0 * d, d, scores.data() + h * visible + k0,
-                k1 - k0, 1, k1 - k0, d);
+      DotRows(q + h * d, keys + cache_offset(h) + k0 * d, d, k1 - k0, d, scores.data() + h * visible + k0);
     }
 #pragma omp for schedule(static)
     for (int64_t h = 0; h < s.heads; ++h) MaskedSoftmax(scores.data() + h * visible, 0, visible - 1, visible, scale);
@@ -146,7 +151,7 @@ void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, flo
     for (int64_t item = 0; item < s.heads * kParts; ++item) {
       const int64_t h = item / kParts, part = item % kParts;
       const int64_t c0 = d * part / kParts, c1 = d * (part + 1) / kParts;
-      WeightedRowSum(scores.data() + h * visible, kv.values + cache_offset(h) + c0, d, visible, c1 - c0,
+      WeightedRowSum(scores.data() + h * visible, values + cache_offset(h) + c0, d, visible, c1 - c0,
                      out + h * d + c0);
     }
   }
@@ -186,15 +191,16 @@ void TransformerModel::Attention(int64_t layer, const float* normed, int64_t n_t
     }
     rope_.Apply(qt, n_heads, kt, n_kv, kv.past + t);
     for (int64_t h = 0; h < n_kv; ++h) {
-      std::copy_n(kt + h * head_dim, head_dim, kv.keys + kv.At(h, kv.past + t, head_dim));
-      std::copy_n(new_values + t * kv_dim + h * head_dim, head_dim, kv.values + kv.At(h, kv.past + t, head_dim));
+      kv.Put(h, kv.past + t, head_dim, kt + h * head_dim, new_values + t * kv_dim + h * head_dim);
     }
   });
   const AttentionShape shape{n_heads, n_kv, head_dim, config_.sliding_window};
   if (n_tokens > 1) {
     AttendPrefill(shape, q.data(), n_tokens, kv, out);
+  } else if (kv.half()) {
+    AttendDecode(shape, q.data(), kv, kv.half_keys, kv.half_values, out);
   } else {
-    AttendDecode(shape, q.data(), kv, out);
+    AttendDecode(shape, q.data(), kv, kv.keys, kv.values, out);
   }
 }
 

@@ -4,20 +4,57 @@
 
 #include <algorithm>
 
+#include "llmc/dtype.h"
 #include "llmc/kernels.h"
 
 namespace llmc {
 
-KvSequence::KvSequence(int64_t num_layers, int64_t kv_dim, int64_t capacity)
-    : num_layers_(num_layers),
-      kv_dim_(kv_dim),
-      capacity_(std::max<int64_t>(capacity, 0)),
-      keys_(static_cast<size_t>(num_layers * capacity_ * kv_dim)),
-      values_(static_cast<size_t>(num_layers * capacity_ * kv_dim)) {}
+KvSequence::KvSequence(int64_t num_layers, int64_t kv_dim, int64_t capacity, KvCacheType type)
+    : num_layers_(num_layers), kv_dim_(kv_dim), capacity_(std::max<int64_t>(capacity, 0)) {
+  const auto size = static_cast<size_t>(num_layers * capacity_ * kv_dim);
+  if (type == KvCacheType::kF16) {
+    half_keys_.resize(size);
+    half_values_.resize(size);
+  } else {
+    keys_.resize(size);
+    values_.resize(size);
+  }
+}
 
 KvView KvSequence::View(int64_t layer) {
   const size_t offset = static_cast<size_t>(layer * capacity_ * kv_dim_);
-  return {keys_.data() + offset, values_.data() + offset, length_, capacity_};
+  KvView v;
+  if (!half_keys_.empty()) {
+    v.half_keys = half_keys_.data() + offset;
+    v.half_values = half_values_.data() + offset;
+  } else {
+    v.keys = keys_.data() + offset;
+    v.values = values_.data() + offset;
+  }
+  v.past = length_;
+  v.capacity = capacity_;
+  return v;
+}
+
+void KvView::Put(int64_t h, int64_t p, int64_t d, const float* key, const float* value) const {
+  const int64_t at = At(h, p, d);
+  if (half()) {
+    FromFloat(DType::kF16, key, half_keys + at, d);
+    FromFloat(DType::kF16, value, half_values + at, d);
+  } else {
+    std::copy_n(key, d, keys + at);
+    std::copy_n(value, d, values + at);
+  }
+}
+
+void KvView::ReadKeys(int64_t h, int64_t n, int64_t d, float* out) const {
+  if (half()) return ToFloat(DType::kF16, half_keys + At(h, 0, d), out, n * d);
+  std::copy_n(keys + At(h, 0, d), n * d, out);
+}
+
+void KvView::ReadValues(int64_t h, int64_t n, int64_t d, float* out) const {
+  if (half()) return ToFloat(DType::kF16, half_values + At(h, 0, d), out, n * d);
+  std::copy_n(values + At(h, 0, d), n * d, out);
 }
 
 TransformerModel::TransformerModel(ModelConfig config, nlohmann::json tokenizer,
@@ -60,8 +97,8 @@ int64_t TransformerModel::weight_bytes() const {
   return total;
 }
 
-std::unique_ptr<Sequence> TransformerModel::NewSequence(int64_t capacity) const {
-  return std::make_unique<KvSequence>(config_.num_layers, config_.num_kv_heads * config_.head_dim, capacity);
+std::unique_ptr<Sequence> TransformerModel::NewSequence(int64_t capacity, KvCacheType kv_type) const {
+  return std::make_unique<KvSequence>(config_.num_layers, config_.num_kv_heads * config_.head_dim, capacity, kv_type);
 }
 
 Status TransformerModel::Forward(Sequence& seq, std::span<const int32_t> tokens, float* logits, float* hidden) {
@@ -147,7 +184,11 @@ Status TransformerModel::ForwardLayerStaged(int64_t layer, std::span<std::vector
   }
   std::vector<float> keys(static_cast<size_t>(longest * kv_dim));
   std::vector<float> values(keys.size());
-  for (LayerRun& r : runs) r.kv = KvView{keys.data(), values.data(), 0, longest};
+  for (LayerRun& r : runs) {
+    r.kv.keys = keys.data();
+    r.kv.values = values.data();
+    r.kv.capacity = longest;
+  }
   return RunLayer(layer, runs, before_stage);
 }
 

@@ -31,23 +31,32 @@ struct LayerWeights {
   const WeightTensor* k_norm = nullptr;
 };
 
-// Where one layer's keys and values live: head-major, [num_kv_heads][capacity][head_dim] floats, so a
-// KV head's positions are one contiguous run (decode attention streams them; position-major rows
-// would leave each head's keys strided through the others'). `past` positions are filled, new ones
-// go after them.
+// Where one layer's keys and values live: head-major, [num_kv_heads][capacity][head_dim], so a KV
+// head's positions are one contiguous run (decode attention streams them; position-major rows would
+// leave each head's keys strided through the others'). Floats, or halves in a kF16 cache (exactly one
+// pair of pointers is set). `past` positions are filled, new ones go after them.
 struct KvView {
-  float* keys;
-  float* values;
-  int64_t past;
-  int64_t capacity;
-  // Offset of KV head h's position p in keys and values, for heads of d floats.
+  float* keys = nullptr;
+  float* values = nullptr;
+  uint16_t* half_keys = nullptr;
+  uint16_t* half_values = nullptr;
+  int64_t past = 0;
+  int64_t capacity = 0;
+
+  bool half() const { return half_keys != nullptr; }
+  // Offset of KV head h's position p in the keys and values, for heads of d elements.
   int64_t At(int64_t h, int64_t p, int64_t d) const { return (h * capacity + p) * d; }
+  // Stores KV head h's key and value (d floats each) at position p, rounded to halves in a half cache.
+  void Put(int64_t h, int64_t p, int64_t d, const float* key, const float* value) const;
+  // KV head h's keys (or values) of positions [0, n) as floats, [n][d], widened in a half cache.
+  void ReadKeys(int64_t h, int64_t n, int64_t d, float* out) const;
+  void ReadValues(int64_t h, int64_t n, int64_t d, float* out) const;
 };
 
-// KV cache: per layer, keys and values for `capacity` positions.
+// KV cache: per layer, keys and values for `capacity` positions, as floats or halves.
 class KvSequence : public Sequence {
  public:
-  KvSequence(int64_t num_layers, int64_t kv_dim, int64_t capacity);
+  KvSequence(int64_t num_layers, int64_t kv_dim, int64_t capacity, KvCacheType type);
   int64_t length() const override { return length_; }
   int64_t capacity() const override { return capacity_; }
   void Reset() override { length_ = 0; }
@@ -62,8 +71,9 @@ class KvSequence : public Sequence {
   int64_t kv_dim_;
   int64_t capacity_;
   int64_t length_ = 0;
-  std::vector<float> keys_;    // [layer][kv_head][capacity][head_dim]
-  std::vector<float> values_;  // [layer][kv_head][capacity][head_dim]
+  // [layer][kv_head][capacity][head_dim], one pair used: floats (kF32) or halves (kF16).
+  std::vector<float> keys_, values_;
+  std::vector<uint16_t> half_keys_, half_values_;
 };
 
 // Norm weights and biases are read directly as floats by the layer code; they are tiny, so any
@@ -80,7 +90,7 @@ class TransformerModel : public Model {
   const nlohmann::json& tokenizer_spec() const override { return tokenizer_; }
   int64_t weight_bytes() const override;
 
-  std::unique_ptr<Sequence> NewSequence(int64_t capacity) const override;
+  std::unique_ptr<Sequence> NewSequence(int64_t capacity, KvCacheType kv_type) const override;
   Status Forward(Sequence& seq, std::span<const int32_t> tokens, float* logits, float* hidden) override;
 
   void Embed(std::span<const int32_t> tokens, float* hidden) const override;
