@@ -1,20 +1,51 @@
 // The machine's memory read bandwidth: summing a 1 GiB array (far beyond the L3) with 1 and 2
-// threads. The ceiling that a memory-bound GEMV (kernels_benchmark.cc, BM_GemvStream) is measured
-// against. Plain std::thread: the bench target does not link OpenMP.
+// threads. The ceiling that a memory-bound GEMV (kernels_benchmark.cc, BM_GemvStream) and decode
+// (bench/speed.sh's bound) are measured against, so the sum must read as fast as this CPU can: the
+// widest vectors Highway finds at run time, four independent accumulators, and software prefetch as
+// the GEMV kernels use it. (A plain loop, which the compiler vectorises for SSE2 only, read at about
+// half the rate on this project's VM and made the bound too easy: FP16 decode "beat" it.) Plain
+// std::thread: the bench target does not link OpenMP.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
 #include <thread>
 #include <vector>
 
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "bench/bandwidth_benchmark.cc"
+#include "kernels/hwy_targets.h"
+#include "hwy/cache_control.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace llmc::bench::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Sum of p[0, n) modulo 2^32, n a multiple of 4 vectors; prefetches 2 kB ahead (never faulting).
+uint32_t SumImpl(const uint32_t* p, int64_t n) {
+  const hn::ScalableTag<uint32_t> d;
+  const auto N = static_cast<int64_t>(hn::Lanes(d));
+  auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+  for (int64_t i = 0; i < n; i += 4 * N) {
+    for (int64_t v = 0; v < 4; ++v) hwy::Prefetch(p + i + v * N + 512);  // every line of the step
+    a0 = hn::Add(a0, hn::LoadU(d, p + i));
+    a1 = hn::Add(a1, hn::LoadU(d, p + i + N));
+    a2 = hn::Add(a2, hn::LoadU(d, p + i + 2 * N));
+    a3 = hn::Add(a3, hn::LoadU(d, p + i + 3 * N));
+  }
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+}
+
+}  // namespace llmc::bench::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace llmc::bench {
+HWY_EXPORT(SumImpl);
 namespace {
 
-// Integer addition is associative, so the compiler vectorises the sum: the loop is load-bound.
-uint32_t Sum(const uint32_t* p, int64_t n) {
-  uint32_t total = 0;
-  for (int64_t i = 0; i < n; ++i) total += p[i];
-  return total;
-}
+uint32_t Sum(const uint32_t* p, int64_t n) { return HWY_DYNAMIC_DISPATCH(SumImpl)(p, n); }
 
 // Runs fn(begin, end) on `threads` threads over equal slices of [0, n).
 template <typename Fn>
@@ -49,3 +80,5 @@ BENCHMARK(BM_MemoryRead)->Arg(1)->MinTime(1.0);
 BENCHMARK(BM_MemoryRead)->Arg(2)->MinTime(1.0)->UseRealTime();
 
 }  // namespace
+}  // namespace llmc::bench
+#endif  // HWY_ONCE

@@ -3,7 +3,8 @@
 llama.cpp quantizes the same GGUF (SmolLM2-135M-Instruct.Q4_1, requantized) to F16, Q4_K_M and Q2_K
 with its own quantizer, then each is timed like `llmc bench`: one prefill batch of PROMPT tokens, then
 DECODE tokens evaluated one at a time, best of REPS, THREADS threads. llmc's stores are timed in the
-same run by `llmc bench --json`, and the ratios llmc / llama.cpp printed as a Markdown table.
+same run by `llmc bench --json`, and the ratios llmc / llama.cpp printed as a Markdown table. Both keep
+half-precision KV caches (their defaults: llama.cpp's type_k/type_v F16, `llmc bench --kv-cache f16`).
 
     python bench/llama_cpp_compare.py LLMC GGUF WORKDIR F16_STORE INT4_STORE INT2_STORE
 """
@@ -59,7 +60,7 @@ def time_llama(path):
 
 def time_llmc(llmc, store):
     out = subprocess.run([llmc, "bench", store, "--threads", str(THREADS), "--prompt-tokens", str(PROMPT),
-                          "--decode-tokens", str(DECODE), "--reps", str(REPS), "--json"],
+                          "--decode-tokens", str(DECODE), "--reps", str(REPS), "--kv-cache", "f16", "--json"],
                          check=True, capture_output=True, text=True).stdout
     j = json.loads(out)
     return j["prefill_tokens_per_s"], j["decode_tokens_per_s"]
