@@ -63,6 +63,33 @@ struct Plan {
   __m512i tail_group;     // group of each merged tail lane in its window, repeated per row
 };
 
+// The int32 lane sums of one 64-byte chunk of codes times its m activation vectors. Two accumulators
+// halve the vpdpbusd latency chain. 2-bit codes take one shift instead of three (shifts and vpdpbusd
+// share one port, which bounds this kernel): the high nibbles shifted down once, each nibble's two
+// codes masked in place, so codes 1 and 3 enter four times too large in their own accumulator,
+// shifted back once (exact: it holds four times an integer).
+template <int kBits>
+LLMC_X86_TARGET inline __m512i ChunkDot(__m512i codes, const __m512i* xv) {
+  if constexpr (kBits == 2) {
+    const __m512i low2 = _mm512_set1_epi8(0x03), high2 = _mm512_set1_epi8(0x0C);
+    const __m512i nibbles_hi = _mm512_srli_epi16(codes, 4);
+    __m512i even = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(codes, low2), xv[0]);
+    __m512i odd4 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(codes, high2), xv[1]);
+    even = _mm512_dpbusd_epi32(even, _mm512_and_si512(nibbles_hi, low2), xv[2]);
+    odd4 = _mm512_dpbusd_epi32(odd4, _mm512_and_si512(nibbles_hi, high2), xv[3]);
+    return _mm512_add_epi32(even, _mm512_srai_epi32(odd4, 2));
+  } else {
+    constexpr int m = kCodesPerByte<kBits>;
+    const __m512i mask = _mm512_set1_epi8(static_cast<char>((1 << kBits) - 1));
+    __m512i dot[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int k = 0; k < m; ++k) {
+      const __m512i c = kBits == 8 ? codes : _mm512_and_si512(_mm512_srli_epi16(codes, k * kBits), mask);
+      dot[k & 1] = _mm512_dpbusd_epi32(dot[k & 1], c, xv[k]);
+    }
+    return _mm512_add_epi32(dot[0], dot[1]);
+  }
+}
+
 // The tails of 64 / span rows (span = 16 or 32 bytes, at least the tail) as one vector, row i in
 // bytes [i * span, (i + 1) * span), against the tail chunk's activations broadcast to every span;
 // row i's part goes to acc[i]. s[i]: row i's scale window (the tail's); kOneGroup: none applied.
@@ -88,16 +115,12 @@ LLMC_X86_TARGET inline void MergedTail(const Plan& plan, const uint8_t* p, int64
     codes = _mm512_inserti64x4(codes, _mm256_maskz_loadu_epi8(in_tail, p + row_bytes), 1);
     x_scale = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(xs))));
   }
-  const __m512i mask = _mm512_set1_epi8(static_cast<char>((1 << kBits) - 1));
-  __m512i dot[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+  __m512i x_spans[m];
   for (int k = 0; k < m; ++k) {
-    const __m512i c = kBits == 8 ? codes : _mm512_and_si512(_mm512_srli_epi16(codes, k * kBits), mask);
-    const __m512i x_span = kSpan == 16
-                               ? _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + k * 64)))
-                               : _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + k * 64)));
-    dot[k & 1] = _mm512_dpbusd_epi32(dot[k & 1], c, x_span);
+    x_spans[k] = kSpan == 16 ? _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + k * 64)))
+                             : _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + k * 64)));
   }
-  const __m512 part = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(dot[0], dot[1])), x_scale);
+  const __m512 part = _mm512_mul_ps(_mm512_cvtepi32_ps(ChunkDot<kBits>(codes, x_spans)), x_scale);
   const unsigned row_lanes = (1u << (tail / 4)) - 1;  // a row's lanes inside the tail
   for (int i = 0; i < kTailRows; ++i) {
     const auto mine = static_cast<__mmask16>(row_lanes << (kLanes * i));
@@ -155,7 +178,6 @@ template <int kBits, int R, bool kOneGroup>
 LLMC_X86_TARGET inline void RowDots(const Plan& plan, const RowLayout& l, const Activations& xa, const float* xq_group_sums,
                                     int64_t r, float* out) {
   constexpr int m = kCodesPerByte<kBits>;
-  const __m512i mask = _mm512_set1_epi8(static_cast<char>((1 << kBits) - 1));
   const int log2 = l.log2_subgroups_per_group;
   const uint8_t* p = l.codes + r * l.row_bytes;
   const int8_t* x = xa.bytes.data();
@@ -189,13 +211,7 @@ LLMC_X86_TARGET inline void RowDots(const Plan& plan, const RowLayout& l, const 
     }
     for (int i = 0; i < R; ++i) {
       const __m512i codes = _mm512_maskz_loadu_epi8(in_row, p + i * l.row_bytes + b);
-      // Two accumulators halve the vpdpbusd latency chain (m is 2 or 4).
-      __m512i dot[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
-      for (int k = 0; k < m; ++k) {
-        const __m512i c = kBits == 8 ? codes : _mm512_and_si512(_mm512_srli_epi16(codes, k * kBits), mask);
-        dot[k & 1] = _mm512_dpbusd_epi32(dot[k & 1], c, xv[k]);
-      }
-      const __m512 dot_f = _mm512_cvtepi32_ps(_mm512_add_epi32(dot[0], dot[1]));
+      const __m512 dot_f = _mm512_cvtepi32_ps(ChunkDot<kBits>(codes, xv));
       if constexpr (kOneGroup) {
         acc[i] = _mm512_fmadd_ps(dot_f, x_scale, acc[i]);  // lanes past the row: dot 0, x_scale 0
       } else {
