@@ -10,7 +10,7 @@
 namespace llmc {
 
 KvSequence::KvSequence(int64_t num_layers, int64_t kv_dim, int64_t capacity, KvCacheType type)
-    : num_layers_(num_layers), kv_dim_(kv_dim), capacity_(std::max<int64_t>(capacity, 0)) {
+    : num_layers_(num_layers), kv_dim_(kv_dim), capacity_(std::max<int64_t>(capacity, 0)), type_(type) {
   const auto size = static_cast<size_t>(num_layers * capacity_ * kv_dim);
   if (type == KvCacheType::kF16) {
     half_keys_.resize(size);
@@ -24,7 +24,8 @@ KvSequence::KvSequence(int64_t num_layers, int64_t kv_dim, int64_t capacity, KvC
 KvView KvSequence::View(int64_t layer) {
   const size_t offset = static_cast<size_t>(layer * capacity_ * kv_dim_);
   KvView v;
-  if (!half_keys_.empty()) {
+  v.type = type_;
+  if (type_ == KvCacheType::kF16) {
     v.half_keys = half_keys_.data() + offset;
     v.half_values = half_values_.data() + offset;
   } else {

@@ -33,9 +33,10 @@ struct LayerWeights {
 
 // Where one layer's keys and values live: head-major, [num_kv_heads][capacity][head_dim], so a KV
 // head's positions are one contiguous run (decode attention streams them; position-major rows would
-// leave each head's keys strided through the others'). Floats, or halves in a kF16 cache (exactly one
-// pair of pointers is set). `past` positions are filled, new ones go after them.
+// leave each head's keys strided through the others'). Floats, or halves in a kF16 cache (the pair of
+// pointers of that type is set). `past` positions are filled, new ones go after them.
 struct KvView {
+  KvCacheType type = KvCacheType::kF32;
   float* keys = nullptr;
   float* values = nullptr;
   uint16_t* half_keys = nullptr;
@@ -43,7 +44,7 @@ struct KvView {
   int64_t past = 0;
   int64_t capacity = 0;
 
-  bool half() const { return half_keys != nullptr; }
+  bool half() const { return type == KvCacheType::kF16; }
   // Offset of KV head h's position p in the keys and values, for heads of d elements.
   int64_t At(int64_t h, int64_t p, int64_t d) const { return (h * capacity + p) * d; }
   // Stores KV head h's key and value (d floats each) at position p, rounded to halves in a half cache.
@@ -71,6 +72,7 @@ class KvSequence : public Sequence {
   int64_t kv_dim_;
   int64_t capacity_;
   int64_t length_ = 0;
+  KvCacheType type_;
   // [layer][kv_head][capacity][head_dim], one pair used: floats (kF32) or halves (kF16).
   std::vector<float> keys_, values_;
   std::vector<uint16_t> half_keys_, half_values_;
