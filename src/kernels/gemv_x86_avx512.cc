@@ -64,10 +64,10 @@ struct Plan {
 };
 
 // The int32 lane sums of one 64-byte chunk of codes times its m activation vectors. Two accumulators
-// halve the vpdpbusd latency chain. 2-bit codes take one shift instead of three (shifts and vpdpbusd
-// share one port, which bounds this kernel): the high nibbles shifted down once, each nibble's two
-// codes masked in place, so codes 1 and 3 enter four times too large in their own accumulator,
-// shifted back once (exact: it holds four times an integer).
+// halve the vpdpbusd latency chain. 2-bit codes take two shifts instead of three (on Cascade Lake
+// shifts and vpdpbusd compete for one port): the bytes shifted down a nibble once, each nibble's two
+// codes masked in place, so codes 1 and 3 enter four times too large into their own accumulator,
+// which is shifted back once (exact: it holds four times an integer).
 template <int kBits>
 LLMC_X86_TARGET inline __m512i ChunkDot(__m512i codes, const __m512i* xv) {
   if constexpr (kBits == 2) {
