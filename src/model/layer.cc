@@ -76,17 +76,18 @@ void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, co
   const int64_t q_dim = s.heads * d;
   const int64_t kv_dim = s.kv_heads * d;
   const int64_t keys = kv.past + n_tokens;
-  // Every KV head's keys as floats, [kv_head][keys][d] (a half cache widened once per call), and the
-  // values transposed, values_t[h * d + c][j] = V_h[j][c]: the value product reads each output
+  // Every KV head's keys as float rows (read in place, or a half cache widened once per call), and
+  // the values transposed, values_t[h * d + c][j] = V_h[j][c]: the value product reads each output
   // column's values contiguously.
-  std::vector<float> keys_f(static_cast<size_t>(kv_dim * keys));
-  std::vector<float> values_t(keys_f.size());
-  std::vector<float> head_values(static_cast<size_t>(keys * d));
+  std::vector<float> widened_keys(kv.half() ? static_cast<size_t>(kv_dim * keys) : 0);
+  std::vector<float> widened_values(kv.half() ? static_cast<size_t>(keys * d) : 0);
+  std::vector<const float*> head_keys(static_cast<size_t>(s.kv_heads));
+  std::vector<float> values_t(static_cast<size_t>(kv_dim * keys));
   for (int64_t h = 0; h < s.kv_heads; ++h) {
-    kv.ReadKeys(h, keys, d, keys_f.data() + h * keys * d);
-    kv.ReadValues(h, keys, d, head_values.data());
+    head_keys[h] = kv.KeysAsFloats(h, keys, d, widened_keys.data() + (kv.half() ? h * keys * d : 0));
+    const float* v = kv.ValuesAsFloats(h, keys, d, widened_values.data());
     for (int64_t j = 0; j < keys; ++j) {
-      for (int64_t c = 0; c < d; ++c) values_t[static_cast<size_t>((h * d + c) * keys + j)] = head_values[j * d + c];
+      for (int64_t c = 0; c < d; ++c) values_t[static_cast<size_t>((h * d + c) * keys + j)] = v[j * d + c];
     }
   }
   const int64_t blocks = (n_tokens + kQueryBlock - 1) / kQueryBlock;
@@ -103,8 +104,7 @@ void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, co
         const int64_t rows = std::min(kQueryBlock, n_tokens - t0);
         const int64_t visible = kv.past + t0 + rows;
         const int64_t kv_head = h / group;
-        MatMulF32(q + t0 * q_dim + h * d, q_dim, keys_f.data() + kv_head * keys * d, d, scores.data(), visible, rows,
-                  visible, d);
+        MatMulF32(q + t0 * q_dim + h * d, q_dim, head_keys[kv_head], d, scores.data(), visible, rows, visible, d);
         for (int64_t i = 0; i < rows; ++i) {
           const int64_t pos = kv.past + t0 + i;
           // Sliding window (transformers' mask): key j is visible to query i when i - window < j <= i.

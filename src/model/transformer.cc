@@ -48,14 +48,16 @@ void KvView::Put(int64_t h, int64_t p, int64_t d, const float* key, const float*
   }
 }
 
-void KvView::ReadKeys(int64_t h, int64_t n, int64_t d, float* out) const {
-  if (half()) return ToFloat(DType::kF16, half_keys + At(h, 0, d), out, n * d);
-  std::copy_n(keys + At(h, 0, d), n * d, out);
+const float* KvView::KeysAsFloats(int64_t h, int64_t n, int64_t d, float* scratch) const {
+  if (!half()) return keys + At(h, 0, d);
+  ToFloat(DType::kF16, half_keys + At(h, 0, d), scratch, n * d);
+  return scratch;
 }
 
-void KvView::ReadValues(int64_t h, int64_t n, int64_t d, float* out) const {
-  if (half()) return ToFloat(DType::kF16, half_values + At(h, 0, d), out, n * d);
-  std::copy_n(values + At(h, 0, d), n * d, out);
+const float* KvView::ValuesAsFloats(int64_t h, int64_t n, int64_t d, float* scratch) const {
+  if (!half()) return values + At(h, 0, d);
+  ToFloat(DType::kF16, half_values + At(h, 0, d), scratch, n * d);
+  return scratch;
 }
 
 TransformerModel::TransformerModel(ModelConfig config, nlohmann::json tokenizer,

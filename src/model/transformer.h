@@ -49,9 +49,10 @@ struct KvView {
   int64_t At(int64_t h, int64_t p, int64_t d) const { return (h * capacity + p) * d; }
   // Stores KV head h's key and value (d floats each) at position p, rounded to halves in a half cache.
   void Put(int64_t h, int64_t p, int64_t d, const float* key, const float* value) const;
-  // KV head h's keys (or values) of positions [0, n) as floats, [n][d], widened in a half cache.
-  void ReadKeys(int64_t h, int64_t n, int64_t d, float* out) const;
-  void ReadValues(int64_t h, int64_t n, int64_t d, float* out) const;
+  // KV head h's keys (or values) of positions [0, n) as float rows of d: the cache itself, or, in a
+  // half cache, widened into `scratch` (n * d floats).
+  const float* KeysAsFloats(int64_t h, int64_t n, int64_t d, float* scratch) const;
+  const float* ValuesAsFloats(int64_t h, int64_t n, int64_t d, float* scratch) const;
 };
 
 // KV cache: per layer, keys and values for `capacity` positions, as floats or halves.
