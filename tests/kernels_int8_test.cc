@@ -1,7 +1,8 @@
 // The int8-activation GEMV path (the decode default; one scale per block of 32 activations): within
 // its per-block rounding bound of the reference, exact when every block is already on its int8 grid,
 // identical across thread counts, on every target; groups that split blocks keep the float path; the
-// x86 byte-dot-product kernels (2/4/8-bit, groups of 32k codes) agree with the Highway int8 path.
+// x86 byte-dot-product kernels (2/4/8-bit, groups of 32k codes) agree with the Highway int8 path;
+// 3-bit codes are widened onto the 4-bit path with the same values.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -374,6 +375,61 @@ TEST(KernelsInt8Test, ZeroActivationsGiveZeroAndDenseWeightsKeepTheFloatPath) {
   MatMul(dense, x.data(), 1, y.data());
   const double scale = OutputScales(dense, x.data(), 1)[0];
   for (int r = 0; r < 5; ++r) EXPECT_NEAR(y[r], ref[r], 1e-5 * scale);
+}
+
+// PrepareForMatMul widens 3-bit codes to 4 bits where the 4-bit byte-dot path applies (the shapes
+// IsaFor accepts, on an x86 CPU with the AVX2 or AVX3 target), with every dequantized value bit for
+// bit the same, and leaves every other tensor, and every tensor off that path, as it is.
+TEST(KernelsInt8Test, PrepareForMatMulWidensThreeBitCodesWithTheSameValues) {
+  Int8Activations int8;
+  using kernels::x86::Isa;
+  using kernels::x86::IsaFor;
+  const bool x86 = IsaFor(RandomWeight({Encoding::kQuantized, 4, QuantGrid::kSigned, 32}, 2, 64, 1)) != Isa::kNone;
+  for (QuantGrid grid : {QuantGrid::kSigned, QuantGrid::kAsymmetric, QuantGrid::kSymmetricHalf}) {
+    for (int64_t gs : {32, 128, 0, 36}) {
+      for (int64_t cols : {int64_t{576}, int64_t{172}}) {
+        const WeightCase wc{Encoding::kQuantized, 3, grid, gs};
+        SCOPED_TRACE(wc.Name() + " cols " + std::to_string(cols));
+        const WeightTensor w = RandomWeight(wc, 9, cols, 21);
+        const WeightTensor p = PrepareForMatMul(w);
+        const bool widens = x86 && (gs == 0 || gs % 32 == 0) && cols % 32 == 0;
+        ASSERT_EQ(widens ? 4 : 3, p.quant.bits);
+        ASSERT_TRUE(p.Validate().ok());
+        EXPECT_EQ(w.name, p.name);
+        EXPECT_EQ(w.quant.group_size, p.quant.group_size);
+        EXPECT_EQ(w.quant.grid, p.quant.grid);
+        const std::vector<float> stored = DequantizeToFloat(w), prepared = DequantizeToFloat(p);
+        ASSERT_EQ(0, std::memcmp(stored.data(), prepared.data(), stored.size() * sizeof(float)));
+        if (!widens) {
+          EXPECT_EQ(w.data.data(), p.data.data());
+          continue;
+        }
+        // The widened tensor runs on the byte-dot path, within the int8 rounding bound of the
+        // reference of the stored one.
+        EXPECT_NE(Isa::kNone, IsaFor(p));
+        const std::vector<float> x = ActivationsWithOutlier(cols, 22);
+        std::vector<float> ref(9), y(9);
+        MatMulReference(w, x.data(), 1, ref.data());
+        MatMul(p, x.data(), 1, y.data());
+        const std::vector<double> bounds = RoundingBounds(w, x);
+        const double scale = OutputScales(w, x.data(), 1)[0];
+        for (int r = 0; r < 9; ++r) EXPECT_NEAR(y[r], ref[r], bounds[r] + 1e-5 * scale) << "row " << r;
+      }
+    }
+  }
+  // Off the byte-dot path (the portable target) the 3-bit codes stay; other encodings always do.
+  const WeightTensor three = RandomWeight({Encoding::kQuantized, 3, QuantGrid::kSymmetricHalf, 128}, 4, 256, 3);
+  hwy::SetSupportedTargetsForTest(HWY_SCALAR);
+  EXPECT_EQ(3, PrepareForMatMul(three).quant.bits);
+  hwy::SetSupportedTargetsForTest(0);
+  for (const WeightCase& wc : {WeightCase{Encoding::kF16}, WeightCase{Encoding::kQuantized, 2, QuantGrid::kSigned, 32},
+                               WeightCase{Encoding::kQuantized, 4, QuantGrid::kAsymmetric, 128},
+                               WeightCase{Encoding::kQuantized, 8, QuantGrid::kSigned, 0}}) {
+    const WeightTensor w = RandomWeight(wc, 4, 256, 5);
+    const WeightTensor p = PrepareForMatMul(w);
+    EXPECT_EQ(w.data.data(), p.data.data()) << wc.Name();
+    EXPECT_EQ(w.quant, p.quant) << wc.Name();
+  }
 }
 
 }  // namespace

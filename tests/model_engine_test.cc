@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "hwy/targets.h"
 #include "llmc/import.h"
 #include "llmc/kernels.h"
 #include "llmc/model.h"
@@ -88,6 +89,44 @@ TEST(ModelStoreTest, QuantizedStoreStaysQuantizedAndClose) {
   EXPECT_TRUE((*quantized)->Weight("model.layers.0.mlp.down_proj.weight").quantized());
   EXPECT_LT((*quantized)->weight_bytes(), (*dense)->weight_bytes() / 2);
   EXPECT_LT(RelativeMaxDiff(Logits(**quantized, kTokens), Logits(**dense, kTokens)), 2e-2);
+}
+
+// Logits of each token of `tokens` fed one at a time (the decode path), concatenated.
+std::vector<float> DecodeLogits(Model& model, const std::vector<int32_t>& tokens) {
+  auto seq = model.NewSequence(static_cast<int64_t>(tokens.size()), KvCacheType::kF32);
+  const auto vocab = static_cast<size_t>(model.config().vocab_size);
+  std::vector<float> logits(tokens.size() * vocab);
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const Status st = model.Forward(*seq, std::vector<int32_t>{tokens[i]}, logits.data() + i * vocab, nullptr);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+  }
+  return logits;
+}
+
+// A 3-bit store runs in the kernels' form (PrepareForMatMul: 4-bit codes where the byte-dot GEMV
+// applies) with the stored values: prefill, which decodes weights to floats, gives the same logits as
+// the stored 3-bit codes (kept when the portable target is forced while loading), and decode stays
+// within the int8 activations' rounding of them.
+TEST(ModelStoreTest, ThreeBitWeightsRunInTheKernelsFormWithTheStoredValues) {
+  const ImportedModel imported = ImportStories();
+  testing::ScratchDir dir;
+  const QuantSpec int3{3, 32, QuantGrid::kSymmetricHalf};
+  ASSERT_TRUE(WriteStore(imported, dir.File("q3.parquet"), &int3).ok());
+  hwy::SetSupportedTargetsForTest(HWY_SCALAR);
+  auto stored = Model::Open(dir.File("q3.parquet"));
+  hwy::SetSupportedTargetsForTest(0);
+  auto prepared = Model::Open(dir.File("q3.parquet"));
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  for (const char* name : {"model.layers.0.mlp.gate_proj.weight", "model.layers.0.mlp.down_proj.weight"}) {
+    const WeightTensor& s = (*stored)->Weight(name);
+    const WeightTensor& p = (*prepared)->Weight(name);
+    EXPECT_EQ(3, s.quant.bits) << name;
+    EXPECT_EQ(PrepareForMatMul(s).quant.bits, p.quant.bits) << name;
+    EXPECT_EQ(DequantizeToFloat(s), DequantizeToFloat(p)) << name;
+  }
+  EXPECT_EQ(Logits(**prepared, kTokens), Logits(**stored, kTokens));
+  EXPECT_LT(RelativeMaxDiff(DecodeLogits(**prepared, kTokens), DecodeLogits(**stored, kTokens)), 1e-3);
 }
 
 TEST(ModelStoreTest, MissingTensorIsNotFoundAndNamed) {

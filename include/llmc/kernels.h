@@ -32,10 +32,11 @@ void MatMulMany(std::span<const MatMulOutput> outs, const float* x, int64_t n_to
 // products, one float scale (weight group x activation block) per 32 codes; the zeros stay exact
 // float corrections per group. On x86, 2/4/8-bit codes in groups of 32 * 2^k codes (or one group per
 // row) and rows of whole 32-code blocks use byte dot products (vpdpbusd on AVX-512 VNNI, vpmaddubsw on
-// AVX2); other shapes and 3-bit codes use the Highway int8 path; groups that split the blocks (e.g.
-// 36) keep float activations. SetActivationInt8(false) forces float activations everywhere (`llmc
-// bench|perplexity --float-activations` measure the difference). Dense weights and n_tokens > 1
-// always use float activations. Results are identical for every thread count either way.
+// AVX2); other shapes and 3-bit codes (which a model holds widened, PrepareForMatMul) use the
+// Highway int8 path; groups that split the blocks (e.g. 36) keep float activations.
+// SetActivationInt8(false) forces float activations everywhere (`llmc bench|perplexity
+// --float-activations` measure the difference). Dense weights and n_tokens > 1 always use float
+// activations. Results are identical for every thread count either way.
 // Measured effect (`llmc perplexity STORE --decode --chunks 4`, wikitext2-valid-part2, 1020 tokens
 // scored through the decode kernels): SmolLM2-135M PTQ int4 50.1227 -> 50.3038 (+0.36 %; it moves by a
 // few tenths with the kernels' summation order, docs/RESULTS.md section 5 has the history); the
@@ -81,6 +82,13 @@ double LogSumExp(const float* x, int64_t n);
 // The position of the first largest of x[0, n) (greedy decoding), NaN ignored: std::max_element's
 // answer unless x[0] is NaN; 0 when every value is NaN, -1 when n <= 0.
 int64_t ArgMax(const float* x, int64_t n);
+
+// W in the form MatMul runs fastest on this CPU, with the same values (what a model holds for its
+// matmuls). 3-bit codes become 4-bit codes, codes and zero points 4 higher (so every scale * (code -
+// zero) is unchanged), where the 4-bit byte-dot GEMV applies: there is no byte-dot kernel for 3-bit
+// codes, and on the portable path they decode several times slower per weight. Those tensors take a
+// third more memory. Any other W is returned as it is.
+WeightTensor PrepareForMatMul(WeightTensor w);
 
 // The scalar reference the optimised path is tested against.
 void MatMulReference(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);

@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "llmc/kernels.h"
 #include "llmc/quant.h"
 #include "model/transformer.h"
 
@@ -67,14 +68,12 @@ Result<std::unique_ptr<Model>> Build(ModelConfig config, nlohmann::json tokenize
                               ArchitectureName(config.arch), config.num_layers);
     }
     LLMC_RETURN_IF_ERROR(CheckTensor(it->second, e.shape));
-    WeightTensor t = std::move(it->second);
-    if (t.shape.size() == 1) t = AsDenseF32(std::move(t));
-    weights.emplace(e.name, std::move(t));
+    weights.emplace(e.name, RuntimeForm(std::move(it->second)));
   }
   auto head = tensors.find(kLmHead);
   if (!config.tie_word_embeddings && head != tensors.end()) {
     LLMC_RETURN_IF_ERROR(CheckTensor(head->second, {config.vocab_size, config.hidden_size}));
-    weights.emplace(kLmHead, std::move(head->second));
+    weights.emplace(kLmHead, RuntimeForm(std::move(head->second)));
   }
   return std::unique_ptr<Model>(
       std::make_unique<TransformerModel>(std::move(config), std::move(tokenizer), std::move(weights)));
@@ -96,7 +95,11 @@ Result<std::unique_ptr<Model>> LoadAndBuild(const ModelConfig& config, const nlo
     }
     auto loaded = load(name);
     if (!loaded.ok()) return loaded.status().WithContext(origin);
-    tensors.emplace(name, std::move(loaded).value());
+    LLMC_RETURN_IF_ERROR(loaded->Validate().WithContext(origin));
+    // In the model's form as it arrives (Build leaves it so), so that only one tensor is ever held
+    // in both forms: widening all the 3-bit tensors after loading them would add their stored
+    // bytes to the peak memory.
+    tensors.emplace(name, RuntimeForm(std::move(loaded).value()));
   }
   auto model = Build(config, tokenizer, std::move(tensors));
   if (!model.ok()) return model.status().WithContext(origin);
@@ -105,7 +108,8 @@ Result<std::unique_ptr<Model>> LoadAndBuild(const ModelConfig& config, const nlo
 
 }  // namespace
 
-WeightTensor AsDenseF32(WeightTensor t) {
+WeightTensor RuntimeForm(WeightTensor t) {
+  if (t.shape.size() != 1) return PrepareForMatMul(std::move(t));
   if (t.encoding == Encoding::kF32) return t;
   std::vector<float> values = DequantizeToFloat(t);
   return MakeF32Tensor(std::move(t.name), std::move(t.shape), std::move(values));

@@ -223,7 +223,7 @@ Status TransformerModel::ReplaceWeight(WeightTensor w) {
                            ShapeToString(it->second.shape));
   }
   LLMC_RETURN_IF_ERROR(w.Validate());
-  it->second = w.shape.size() == 1 ? AsDenseF32(std::move(w)) : std::move(w);
+  it->second = RuntimeForm(std::move(w));
   return Status::OK();
 }
 

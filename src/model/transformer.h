@@ -79,9 +79,11 @@ class KvSequence : public Sequence {
   std::vector<uint16_t> half_keys_, half_values_;
 };
 
-// Norm weights and biases are read directly as floats by the layer code; they are tiny, so any
-// other encoding is expanded to F32 once, when the tensor enters the model.
-WeightTensor AsDenseF32(WeightTensor t);
+// A tensor as the model holds it, converted once when it enters the model (Weight() returns this
+// form). Norm weights and biases (1-D) are read directly as floats by the layer code; they are tiny,
+// so any other encoding is expanded to F32. Matmul weights take PrepareForMatMul's form: the stored
+// one, or 3-bit codes widened to 4 bits with the same values.
+WeightTensor RuntimeForm(WeightTensor t);
 
 class TransformerModel : public Model {
  public:
