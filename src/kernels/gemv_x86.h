@@ -26,7 +26,8 @@ enum class Isa { kNone, kAvx2, kAvx512Vnni };
 // The instruction set the byte path uses for W on this CPU; kNone when it does not apply: codes
 // other than 2, 4 or 8 bits, groups or rows that are not whole multiples of 32 codes, a CPU without
 // AVX2/F16C/FMA, or a Highway target mask (tests) that excludes AVX2. Groups must be 32 * 2^k codes
-// or span the whole row, so that a lane's group is a shift of its subgroup index.
+// or span the whole row, so that a lane's group is a shift of its subgroup index. Reads only W's
+// shape and quantization, not its bytes.
 Isa IsaFor(const WeightTensor& w);
 
 // One call's int8 activations in the kernels' order.

@@ -17,7 +17,8 @@ namespace {
 // point moves with its codes, so s * (c + 4 - (z + 4)) = s * (c - z) exactly.
 constexpr uint8_t kWidenOffset = 4;
 
-WeightTensor WidenedToFourBits(const WeightTensor& w) {
+// W's codes (3 bits) and zero points into `wide`, whose metadata is already W's at 4 bits.
+void WidenCodes(const WeightTensor& w, WeightTensor& wide) {
   const int64_t rows = w.rows(), cols = w.cols();
   const int64_t row_bytes = PackedRowBytes(cols, 4);
   std::vector<uint8_t> codes(static_cast<size_t>(cols));
@@ -27,27 +28,26 @@ WeightTensor WidenedToFourBits(const WeightTensor& w) {
     for (uint8_t& c : codes) c += kWidenOffset;
     PackRow(codes.data(), cols, 4, packed.data() + r * row_bytes);
   }
-  WeightTensor out;
-  out.name = w.name;
-  out.shape = w.shape;
-  out.encoding = Encoding::kQuantized;
-  out.quant = {4, w.quant.group_size, w.quant.grid};
-  out.data = Bytes::Own(std::move(packed));
-  out.scales = w.scales;
+  wide.data = Bytes::Own(std::move(packed));
+  wide.scales = w.scales;
   if (w.quant.grid == QuantGrid::kAsymmetric) {
     std::vector<uint8_t> zeros(w.zero_points.data(), w.zero_points.data() + w.zero_points.size());
     for (uint8_t& z : zeros) z += kWidenOffset;
-    out.zero_points = Bytes::Own(std::move(zeros));
+    wide.zero_points = Bytes::Own(std::move(zeros));
   }
-  return out;
 }
 
 }  // namespace
 
 WeightTensor PrepareForMatMul(WeightTensor w) {
   if (!w.quantized() || w.quant.bits != 3) return w;
-  WeightTensor wide = WidenedToFourBits(w);
+  WeightTensor wide;  // the metadata first: IsaFor reads only the shape and the quantization
+  wide.name = w.name;
+  wide.shape = w.shape;
+  wide.encoding = Encoding::kQuantized;
+  wide.quant = {4, w.quant.group_size, w.quant.grid};
   if (kernels::x86::IsaFor(wide) == kernels::x86::Isa::kNone) return w;
+  WidenCodes(w, wide);
   return wide;
 }
 
