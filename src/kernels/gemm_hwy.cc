@@ -83,10 +83,12 @@ constexpr int64_t kPanel = 2 * kLanes;
 static_assert(kGemmTileRows % kPanel == 0, "tiles must hold whole panels");
 #if HWY_TARGET == HWY_AVX2
 constexpr int kTokens = 6;  // 12 accumulators + 3 operands of 16 ymm registers
-#else
+#elif HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
 // 28 accumulators, the two panel vectors and a broadcast: 31 of the 32 zmm registers, each panel
 // load feeding 14 multiply-adds (with 8 tokens, BM_Gemm ran 2-13 % slower).
 constexpr int kTokens = 14;
+#else
+constexpr int kTokens = 8;  // the portable targets
 #endif
 
 // c[i][0, n_valid) for kM tokens (rows of a) against one panel of k packed columns.
