@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "kernels/kernels_internal.h"
@@ -22,6 +23,15 @@ constexpr int64_t kMinChunkTokens = 32;
 float* Grown(std::vector<float>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
   return v.data();
+}
+
+// The first 64-byte boundary at or after p (p has 16 floats to spare). A panel row is two whole cache
+// lines, so the micro-kernel's vector loads never straddle two lines; nor do the packing's loads of
+// decoded rows whose length is a multiple of 16 floats. (Large vectors come from mmap 16 bytes past
+// a page boundary: every 64-byte load of an unaligned panel was split.)
+float* AlignedTo64(float* p) {
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  return reinterpret_cast<float*>((at + 63) & ~uintptr_t{63});
 }
 
 // c[m][n] = a[m][k] · bᵀ, where rows_of(r0, r1, buffer, ld) returns rows [r0, r1) of b as floats
@@ -47,7 +57,7 @@ void TiledGemm(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, flo
     if (t0 >= t1) continue;
     int64_t ldb = 0;
     const float* b = rows_of(r0, r1, decoded, ldb);
-    float* tile = Grown(packed, kGemmTileRows * k);
+    float* tile = AlignedTo64(Grown(packed, kGemmTileRows * k + 16));
     PackTile(b, ldb, r1 - r0, k, tile);
     GemmPacked(a + t0 * lda, lda, t1 - t0, tile, r1 - r0, k, c + t0 * ldc + r0, ldc);
   }
@@ -60,7 +70,7 @@ void GemmWeights(const WeightTensor& w, const float* x, int64_t n_tokens, float*
   TiledGemm(x, cols, n_tokens, w.rows(), cols, y, w.rows(),
             [&](int64_t r0, int64_t r1, std::vector<float>& buffer, int64_t& ld) -> const float* {
               ld = cols;
-              float* rows = Grown(buffer, (r1 - r0) * cols);
+              float* rows = AlignedTo64(Grown(buffer, (r1 - r0) * cols + 16));
               DecodeRows(w, r0, r1, rows);
               return rows;
             });
