@@ -6,7 +6,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <vector>
 
 #include "kernels/kernels_internal.h"
@@ -20,18 +19,12 @@ constexpr int64_t kMinParallelMacs = int64_t{1} << 18;
 // A chunk of tokens is never shorter than this (the micro-kernel's token block, several times over).
 constexpr int64_t kMinChunkTokens = 32;
 
-float* Grown(std::vector<float>& v, int64_t n) {
+// Per-thread buffers on 64-byte boundaries: a panel row is two whole cache lines, so the
+// micro-kernel's vector loads never straddle two lines; nor do the packing's loads of decoded rows
+// whose length is a multiple of 16 floats.
+float* Grown(AlignedVector<float>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
   return v.data();
-}
-
-// The first 64-byte boundary at or after p (p has 16 floats to spare). A panel row is two whole cache
-// lines, so the micro-kernel's vector loads never straddle two lines; nor do the packing's loads of
-// decoded rows whose length is a multiple of 16 floats. (Large vectors come from mmap 16 bytes past
-// a page boundary: every 64-byte load of an unaligned panel was split.)
-float* AlignedTo64(float* p) {
-  const auto at = reinterpret_cast<uintptr_t>(p);
-  return reinterpret_cast<float*>((at + 63) & ~uintptr_t{63});
 }
 
 // c[m][n] = a[m][k] · bᵀ, where rows_of(r0, r1, buffer, ld) returns rows [r0, r1) of b as floats
@@ -48,8 +41,8 @@ void TiledGemm(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, flo
   const int64_t chunk = (m + chunks - 1) / chunks;
 #pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
   for (int64_t item = 0; item < tiles * chunks; ++item) {
-    thread_local std::vector<float> decoded;
-    thread_local std::vector<float> packed;
+    thread_local AlignedVector<float> decoded;
+    thread_local AlignedVector<float> packed;
     const int64_t r0 = item / chunks * kGemmTileRows;
     const int64_t r1 = std::min(n, r0 + kGemmTileRows);
     const int64_t t0 = item % chunks * chunk;
@@ -57,7 +50,7 @@ void TiledGemm(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, flo
     if (t0 >= t1) continue;
     int64_t ldb = 0;
     const float* b = rows_of(r0, r1, decoded, ldb);
-    float* tile = AlignedTo64(Grown(packed, kGemmTileRows * k + 16));
+    float* tile = Grown(packed, kGemmTileRows * k);
     PackTile(b, ldb, r1 - r0, k, tile);
     GemmPacked(a + t0 * lda, lda, t1 - t0, tile, r1 - r0, k, c + t0 * ldc + r0, ldc);
   }
@@ -68,9 +61,9 @@ void TiledGemm(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, flo
 void GemmWeights(const WeightTensor& w, const float* x, int64_t n_tokens, float* y) {
   const int64_t cols = w.cols();
   TiledGemm(x, cols, n_tokens, w.rows(), cols, y, w.rows(),
-            [&](int64_t r0, int64_t r1, std::vector<float>& buffer, int64_t& ld) -> const float* {
+            [&](int64_t r0, int64_t r1, AlignedVector<float>& buffer, int64_t& ld) -> const float* {
               ld = cols;
-              float* rows = AlignedTo64(Grown(buffer, (r1 - r0) * cols + 16));
+              float* rows = Grown(buffer, (r1 - r0) * cols);
               DecodeRows(w, r0, r1, rows);
               return rows;
             });
@@ -94,7 +87,7 @@ void MatMulF32(const float* a, int64_t lda, const float* b, int64_t ldb, float* 
     return;
   }
   kernels::TiledGemm(a, lda, m, n, k, c, ldc,
-                     [&](int64_t r0, int64_t, std::vector<float>&, int64_t& ld) -> const float* {
+                     [&](int64_t r0, int64_t, kernels::AlignedVector<float>&, int64_t& ld) -> const float* {
                        ld = ldb;
                        return b + r0 * ldb;
                      });

@@ -32,8 +32,8 @@ Isa IsaFor(const WeightTensor& w);
 
 // One call's int8 activations in the kernels' order.
 struct Activations {
-  std::vector<int8_t> bytes;        // chunk-interleaved xq, zero past the row
-  std::vector<float> lane_scales;   // [q]: block scale of int32 lane q's codes, zero past the row (+16 pad)
+  AlignedVector<int8_t> bytes;       // chunk-interleaved xq, zero past the row
+  AlignedVector<float> lane_scales;  // [q]: block scale of int32 lane q's codes, zero past the row (+16 pad)
 };
 
 // Bytes of the interleaved activations for rows of `cols` codes of `bits` bits: whole chunks.

@@ -2,11 +2,31 @@
 // operands, already prepared (activations padded, group sums, int8 copies). Not installed.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
+#include <vector>
 
 #include "llmc/tensor.h"
 
 namespace llmc::kernels {
+
+// Storage starting on a 64-byte boundary, for the buffers the kernels read with whole-vector loads:
+// std::vector's own is 16-byte aligned (large ones come from mmap 16 bytes past a page boundary),
+// which splits every 64-byte load across two cache lines.
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <class U>
+  explicit CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t{64}); }
+  template <class U>
+  bool operator==(const CacheLineAllocator<U>&) const { return true; }
+};
+template <class T>
+using AlignedVector = std::vector<T, CacheLineAllocator<T>>;
 
 // Activations are stored with rows of `stride` floats (cols rounded up to a whole number of the
 // widest vector), zero-padded, so dot products over padded rows need no tail handling.
