@@ -1,10 +1,13 @@
-// The machine's memory read bandwidth: summing a 1 GiB array (far beyond the L3) with 1 and 2
-// threads. The ceiling that a memory-bound GEMV (kernels_benchmark.cc, BM_GemvStream) and decode
+// The machine's ceilings. BM_MemoryRead, its memory read bandwidth: summing a 1 GiB array (far beyond
+// the L3) with 1 and 2 threads. The ceiling that a memory-bound GEMV (kernels_benchmark.cc, BM_GemvStream) and decode
 // (bench/speed.sh's bound) are measured against, so the sum must read as fast as this CPU can: the
 // widest vectors Highway finds at run time, four independent accumulators, and software prefetch as
 // the GEMV kernels use it. (A plain loop, which the compiler vectorises for SSE2 only, read at about
-// half the rate on this project's VM and made the bound too easy: FP16 decode "beat" it.) Plain
-// std::thread: the bench target does not link OpenMP.
+// half the rate on this project's VM and made the bound too easy: FP16 decode "beat" it.)
+// BM_FmaPeak, one core's float multiply-add throughput (GFLOP/s), the ceiling of the one-thread GEMM
+// benchmarks (gemm_benchmark.cc): ten independent chains of the widest vectors, enough to cover the
+// FMA latency on two units, each started from its own value so that no compiler can merge them.
+// Plain std::thread: the bench target does not link OpenMP.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -37,12 +40,30 @@ uint32_t SumImpl(const uint32_t* p, int64_t n) {
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
 }
 
+// Runs `steps` steps of ten independent multiply-add chains; returns the flops done (the chains' sum
+// goes to *sink, so that the work cannot be dropped).
+double FmaChainsImpl(int64_t steps, float* sink) {
+  const hn::ScalableTag<float> d;
+  constexpr int kChains = 10;
+  const auto x = hn::Set(d, 0.999999f), y = hn::Set(d, 1e-7f);
+  hn::Vec<decltype(d)> acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = hn::Set(d, 1.0f + static_cast<float>(c));
+  for (int64_t i = 0; i < steps; ++i) {
+    for (auto& a : acc) a = hn::MulAdd(a, x, y);
+  }
+  auto total = acc[0];
+  for (int c = 1; c < kChains; ++c) total = hn::Add(total, acc[c]);
+  *sink = hn::GetLane(hn::SumOfLanes(d, total));
+  return 2.0 * kChains * static_cast<double>(hn::Lanes(d)) * static_cast<double>(steps);
+}
+
 }  // namespace llmc::bench::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace llmc::bench {
 HWY_EXPORT(SumImpl);
+HWY_EXPORT(FmaChainsImpl);
 namespace {
 
 uint32_t Sum(const uint32_t* p, int64_t n) { return HWY_DYNAMIC_DISPATCH(SumImpl)(p, n); }
@@ -78,6 +99,20 @@ void BM_MemoryRead(benchmark::State& state) {
 // Two threads: bytes per wall-clock second.
 BENCHMARK(BM_MemoryRead)->Arg(1)->MinTime(1.0);
 BENCHMARK(BM_MemoryRead)->Arg(2)->MinTime(1.0)->UseRealTime();
+
+// One core's multiply-add throughput, on the timing thread (GFLOP/s per CPU second).
+void BM_FmaPeak(benchmark::State& state) {
+  constexpr int64_t kSteps = int64_t{1} << 24;
+  float sink = 0;
+  double flops = 0;
+  for (auto _ : state) {
+    flops = HWY_DYNAMIC_DISPATCH(FmaChainsImpl)(kSteps, &sink);
+    benchmark::DoNotOptimize(sink);
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * static_cast<double>(state.iterations()) / 1e9,
+                                                 benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_FmaPeak);
 
 }  // namespace
 }  // namespace llmc::bench
