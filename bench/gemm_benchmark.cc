@@ -1,7 +1,7 @@
 // GEMM (prefill, calibration) throughput in GFLOP/s per CPU second of the timing thread, single
 // threaded: MatMul of SmolLM2-sized weights against a block of tokens (weight rows decoded per tile,
 // so the type matters little), and MatMulF32 on activation-sized operands (attention scores,
-// Hessians). Compare with the machine's FMA peak: 2 FMA units x lanes x 2 flops x clock.
+// Hessians). Compare with one core's FMA peak, BM_FmaPeak (bandwidth_benchmark.cc).
 //   llmc_benchmarks --benchmark_filter='Gemm|MatMulF32'
 #include <benchmark/benchmark.h>
 
