@@ -133,17 +133,42 @@ HWY_INLINE void MicroKernelUpTo(int64_t m, const float* a, int64_t lda, const fl
   }
 }
 
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-static_assert(kPanel == 32, "an AVX-512 panel is two 16-row blocks");
+#if HWY_ARCH_X86 && (HWY_TARGET <= HWY_AVX3 || HWY_TARGET == HWY_AVX2)
+#define LLMC_GEMM_TRANSPOSE 1
+static_assert(kPanel == 2 * kLanes, "a panel is two blocks of kLanes rows");
 
-// dst[j][i] = src[i][j] for i, j < 16 (rows lds and ldd floats apart) through registers: 64 shuffles
-// per 256 values, where PackTile's column-by-column copy does a strided scalar load and a store for
-// each value (that copy was about a fifth of prefill's GEMM time).
-HWY_INLINE void Transpose16x16(const float* src, int64_t lds, float* dst, int64_t ldd) {
+// dst[j][i] = src[i][j] for i, j < kLanes (rows lds and ldd floats apart) through registers: about
+// 4 shuffles per vector of 8 or 16 values, where PackTile's column-by-column copy does a strided
+// scalar load and a store for each value (that copy was about a fifth of prefill's GEMM time). Pairs
+// of rows are interleaved by 32-bit, then by 64-bit lanes, so that each 128-bit block holds a 4 x 4
+// block transposed; 128-bit block shuffles put the blocks in place.
+HWY_INLINE void TransposeBlock(const float* src, int64_t lds, float* dst, int64_t ldd) {
+#if HWY_TARGET == HWY_AVX2
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  const auto lo64 = [](__m256 a, __m256 b) {
+    return _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(a), _mm256_castps_pd(b)));
+  };
+  const auto hi64 = [](__m256 a, __m256 b) {
+    return _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(a), _mm256_castps_pd(b)));
+  };
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = lo64(t[i], t[i + 2]);
+    r[i + 1] = hi64(t[i], t[i + 2]);
+    r[i + 2] = lo64(t[i + 1], t[i + 3]);
+    r[i + 3] = hi64(t[i + 1], t[i + 3]);
+  }
+  for (int j = 0; j < 4; ++j) {
+    _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));        // low blocks
+    _mm256_storeu_ps(dst + (j + 4) * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));  // high blocks
+  }
+#else
   __m512 r[16], t[16];
   for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
-  // Pairs of rows interleaved by 32-bit, then by 64-bit lanes: each 128-bit block now holds a 4 x 4
-  // block transposed; the two 128-bit block shuffles put the blocks in place.
   for (int i = 0; i < 16; i += 2) {
     t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
     t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
@@ -170,6 +195,7 @@ HWY_INLINE void Transpose16x16(const float* src, int64_t lds, float* dst, int64_
     _mm512_storeu_ps(dst + j * ldd, _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88));
     _mm512_storeu_ps(dst + (j + 8) * ldd, _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd));
   }
+#endif
 }
 #endif
 
@@ -205,11 +231,11 @@ void PackTileImpl(const float* b, int64_t ldb, int64_t n, int64_t k, float* pack
     const float* src = b + p0 * ldb;
     float* panel = packed + p0 * k;
     int64_t p = 0;
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-    if (rows == kPanel) {  // whole panels, 16 columns at a time
-      for (; p + 16 <= k; p += 16) {
-        Transpose16x16(src + p, ldb, panel + p * kPanel, kPanel);
-        Transpose16x16(src + 16 * ldb + p, ldb, panel + p * kPanel + 16, kPanel);
+#ifdef LLMC_GEMM_TRANSPOSE
+    if (rows == kPanel) {  // whole panels, kLanes columns at a time
+      for (; p + kLanes <= k; p += kLanes) {
+        TransposeBlock(src + p, ldb, panel + p * kPanel, kPanel);
+        TransposeBlock(src + kLanes * ldb + p, ldb, panel + p * kPanel + kLanes, kPanel);
       }
     }
 #endif
@@ -220,6 +246,7 @@ void PackTileImpl(const float* b, int64_t ldb, int64_t n, int64_t k, float* pack
     }
   }
 }
+#undef LLMC_GEMM_TRANSPOSE  // each target's pass decides anew
 
 void GemmPackedImpl(const float* a, int64_t lda, int64_t m, const float* packed, int64_t n, int64_t k, float* c,
                     int64_t ldc) {
