@@ -140,60 +140,46 @@ static_assert(kPanel == 2 * kLanes, "a panel is two blocks of kLanes rows");
 // dst[j][i] = src[i][j] for i, j < kLanes (rows lds and ldd floats apart) through registers: about
 // 4 shuffles per vector of 8 or 16 values, where PackTile's column-by-column copy does a strided
 // scalar load and a store for each value (that copy was about a fifth of prefill's GEMM time). Pairs
-// of rows are interleaved by 32-bit, then by 64-bit lanes, so that each 128-bit block holds a 4 x 4
-// block transposed; 128-bit block shuffles put the blocks in place.
+// of rows are interleaved by 32-bit, then by 64-bit lanes (Highway ops, per 128-bit block on every
+// target), so that each 128-bit block holds a 4 x 4 block transposed; 128-bit block shuffles, which
+// Highway 1.0 does not offer, put the blocks in place.
 HWY_INLINE void TransposeBlock(const float* src, int64_t lds, float* dst, int64_t ldd) {
-#if HWY_TARGET == HWY_AVX2
-  __m256 r[8], t[8];
-  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  const DF df;
+  const hn::Repartition<double, DF> dd;
+  hn::Vec<DF> r[kLanes], t[kLanes];
+  for (int64_t i = 0; i < kLanes; ++i) r[i] = hn::LoadU(df, src + i * lds);
+  for (int64_t i = 0; i < kLanes; i += 2) {
+    t[i] = hn::InterleaveLower(df, r[i], r[i + 1]);
+    t[i + 1] = hn::InterleaveUpper(df, r[i], r[i + 1]);
   }
-  const auto lo64 = [](__m256 a, __m256 b) {
-    return _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(a), _mm256_castps_pd(b)));
+  const auto lo64 = [&](hn::Vec<DF> a, hn::Vec<DF> b) {
+    return hn::BitCast(df, hn::InterleaveLower(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
   };
-  const auto hi64 = [](__m256 a, __m256 b) {
-    return _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(a), _mm256_castps_pd(b)));
+  const auto hi64 = [&](hn::Vec<DF> a, hn::Vec<DF> b) {
+    return hn::BitCast(df, hn::InterleaveUpper(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
   };
-  for (int i = 0; i < 8; i += 4) {
+  for (int64_t i = 0; i < kLanes; i += 4) {
     r[i] = lo64(t[i], t[i + 2]);
     r[i + 1] = hi64(t[i], t[i + 2]);
     r[i + 2] = lo64(t[i + 1], t[i + 3]);
     r[i + 3] = hi64(t[i + 1], t[i + 3]);
   }
+#if HWY_TARGET == HWY_AVX2
   for (int j = 0; j < 4; ++j) {
-    _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));        // low blocks
-    _mm256_storeu_ps(dst + (j + 4) * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));  // high blocks
+    _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(r[j].raw, r[j + 4].raw, 0x20));        // low blocks
+    _mm256_storeu_ps(dst + (j + 4) * ldd, _mm256_permute2f128_ps(r[j].raw, r[j + 4].raw, 0x31));  // high blocks
   }
 #else
-  __m512 r[16], t[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  const auto lo64 = [](__m512 a, __m512 b) {
-    return _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
-  };
-  const auto hi64 = [](__m512 a, __m512 b) {
-    return _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
-  };
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = lo64(t[i], t[i + 2]);
-    r[i + 1] = hi64(t[i], t[i + 2]);
-    r[i + 2] = lo64(t[i + 1], t[i + 3]);
-    r[i + 3] = hi64(t[i + 1], t[i + 3]);
-  }
+  __m512 u[16];
   for (int i = 0; i < 16; i += 8) {
     for (int j = 0; j < 4; ++j) {
-      t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);      // blocks 0, 2 of each
-      t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);  // blocks 1, 3 of each
+      u[i + j] = _mm512_shuffle_f32x4(r[i + j].raw, r[i + j + 4].raw, 0x88);      // blocks 0, 2 of each
+      u[i + j + 4] = _mm512_shuffle_f32x4(r[i + j].raw, r[i + j + 4].raw, 0xdd);  // blocks 1, 3 of each
     }
   }
   for (int j = 0; j < 8; ++j) {
-    _mm512_storeu_ps(dst + j * ldd, _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88));
-    _mm512_storeu_ps(dst + (j + 8) * ldd, _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd));
+    _mm512_storeu_ps(dst + j * ldd, _mm512_shuffle_f32x4(u[j], u[j + 8], 0x88));
+    _mm512_storeu_ps(dst + (j + 8) * ldd, _mm512_shuffle_f32x4(u[j], u[j + 8], 0xdd));
   }
 #endif
 }
