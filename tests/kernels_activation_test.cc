@@ -104,7 +104,7 @@ TEST(WeightedRowSumTest, MatchesDoubleReferenceWithStridedRows) {
                    std::to_string(c.cols));
       hwy::SetSupportedTargetsForTest(target);
       std::vector<float> out(static_cast<size_t>(c.cols + 3), -7.0f);
-      WeightedRowSum(weights.data(), rows.data(), c.ld, c.n, c.cols, out.data());
+      WeightedRowSum(weights.data(), c.n, 1, rows.data(), c.ld, c.n, c.cols, out.data(), c.cols);
       hwy::SetSupportedTargetsForTest(0);
       for (int64_t col = 0; col < c.cols; ++col) {
         double ref = 0, abs = 0;
@@ -133,6 +133,50 @@ HalfRows RandomHalfRows(int64_t n, uint32_t seed) {
   return r;
 }
 
+// Several queries over the same rows (the query heads of one key-value head) give each query exactly
+// what it gives alone, on every target, for group sizes across the kernels' groups of queries, with
+// strided queries' outputs untouched between them.
+TEST(HalfRowKernelsTest, QueryHeadsTogetherGiveWhatEachGivesAlone) {
+  struct Case {
+    int64_t n, cols, ld;
+  };
+  for (const Case c : {Case{1, 1, 1}, Case{7, 64, 192}, Case{9, 70, 75}, Case{33, 13, 13}}) {
+    const HalfRows rows = RandomHalfRows(c.n * c.ld, 21);
+    for (int64_t queries : {1, 2, 3, 4, 5, 7}) {
+      const int64_t ldw = c.n + 3, ldo = c.cols + 2;  // strides past each query's entries
+      const std::vector<float> weights = RandomActivations(queries * ldw, 22);
+      const std::vector<float> x = RandomActivations(queries * c.cols, 23);
+      for (int64_t target : TestedTargets()) {
+        SCOPED_TRACE(std::string(hwy::TargetName(target)) + " n " + std::to_string(c.n) + " cols " +
+                     std::to_string(c.cols) + " queries " + std::to_string(queries));
+        hwy::SetSupportedTargetsForTest(target);
+        std::vector<float> sums(static_cast<size_t>(queries * ldo), -7.0f), dots(static_cast<size_t>(queries * ldw), -7.0f);
+        std::vector<float> sums_f32(sums.size(), -7.0f), dots_f32(dots.size(), -7.0f);
+        WeightedRowSum(weights.data(), ldw, queries, rows.half.data(), c.ld, c.n, c.cols, sums.data(), ldo);
+        DotRows(x.data(), queries, rows.half.data(), c.ld, c.n, c.cols, dots.data(), ldw);
+        WeightedRowSum(weights.data(), ldw, queries, rows.widened.data(), c.ld, c.n, c.cols, sums_f32.data(), ldo);
+        DotRows(x.data(), queries, rows.widened.data(), c.ld, c.n, c.cols, dots_f32.data(), ldw);
+        for (int64_t q = 0; q < queries; ++q) {
+          std::vector<float> sum_alone(static_cast<size_t>(c.cols)), dots_alone(static_cast<size_t>(c.n));
+          WeightedRowSum(weights.data() + q * ldw, ldw, 1, rows.half.data(), c.ld, c.n, c.cols, sum_alone.data(), c.cols);
+          DotRows(x.data() + q * c.cols, 1, rows.half.data(), c.ld, c.n, c.cols, dots_alone.data(), c.n);
+          for (int64_t col = 0; col < ldo; ++col) {
+            const float expected = col < c.cols ? sum_alone[col] : -7.0f;
+            ASSERT_EQ(sums[q * ldo + col], expected) << "query " << q << " column " << col;
+            ASSERT_EQ(sums_f32[q * ldo + col], expected) << "query " << q << " column " << col;
+          }
+          for (int64_t j = 0; j < ldw; ++j) {
+            const float expected = j < c.n ? dots_alone[j] : -7.0f;
+            ASSERT_EQ(dots[q * ldw + j], expected) << "query " << q << " row " << j;
+            ASSERT_EQ(dots_f32[q * ldw + j], expected) << "query " << q << " row " << j;
+          }
+        }
+        hwy::SetSupportedTargetsForTest(0);
+      }
+    }
+  }
+}
+
 // Half rows give exactly what the float kernels give on the widened rows (widening is exact and the
 // summation order is the same), on every target, for row counts and widths with partial vectors.
 TEST(HalfRowKernelsTest, EqualTheFloatKernelsOnTheWidenedRows) {
@@ -148,10 +192,10 @@ TEST(HalfRowKernelsTest, EqualTheFloatKernelsOnTheWidenedRows) {
                    std::to_string(c.cols));
       hwy::SetSupportedTargetsForTest(target);
       std::vector<float> sum_half(static_cast<size_t>(c.cols)), sum_float(sum_half.size());
-      WeightedRowSum(weights.data(), rows.half.data(), c.ld, c.n, c.cols, sum_half.data());
-      WeightedRowSum(weights.data(), rows.widened.data(), c.ld, c.n, c.cols, sum_float.data());
+      WeightedRowSum(weights.data(), c.n, 1, rows.half.data(), c.ld, c.n, c.cols, sum_half.data(), c.cols);
+      WeightedRowSum(weights.data(), c.n, 1, rows.widened.data(), c.ld, c.n, c.cols, sum_float.data(), c.cols);
       std::vector<float> dots_half(static_cast<size_t>(c.n + 2), -7.0f), dots_float(static_cast<size_t>(c.n));
-      DotRows(x.data(), rows.half.data(), c.ld, c.n, c.cols, dots_half.data());
+      DotRows(x.data(), 1, rows.half.data(), c.ld, c.n, c.cols, dots_half.data(), c.n);
       MatMulF32(x.data(), c.cols, rows.widened.data(), c.ld, dots_float.data(), c.n, 1, c.n, c.cols);
       hwy::SetSupportedTargetsForTest(0);
       for (int64_t col = 0; col < c.cols; ++col) ASSERT_EQ(sum_half[col], sum_float[col]) << "column " << col;

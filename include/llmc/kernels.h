@@ -52,20 +52,25 @@ bool ActivationInt8();
 void MatMulF32(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n,
                int64_t k);
 
-// out[c] = sum_j weights[j] * rows[j][c] for c < cols, j < n (rows ld floats apart), on the calling
-// thread: decode attention's value product over the cache, read in place.
-void WeightedRowSum(const float* weights, const float* rows, int64_t ld, int64_t n, int64_t cols, float* out);
+// Decode attention's two products over the cache, read in place, on the calling thread, for
+// `queries` query vectors at once: the query heads that share one key-value head (GQA) read each
+// cached row once. Query q gives exactly what it gives alone (queries == 1).
+//
+// out[q * ldo + c] = sum_j weights[q * ldw + j] * rows[j][c] for c < cols, j < n (rows ld elements
+// apart): the value product.
+void WeightedRowSum(const float* weights, int64_t ldw, int64_t queries, const float* rows, int64_t ld, int64_t n,
+                    int64_t cols, float* out, int64_t ldo);
+// y[q * ldy + j] = sum_p x[q * k + p] * rows[j][p] for j < n, p < k (rows ld elements apart): the
+// scores against the cached keys (MatMulF32 with m == 1 computes one query's this way).
+void DotRows(const float* x, int64_t queries, const float* rows, int64_t ld, int64_t n, int64_t k, float* y,
+             int64_t ldy);
 
-// y[j] = sum_p x[p] * rows[j][p] for j < n, p < k (rows ld floats apart), on the calling thread:
-// decode attention's scores against the cached keys (MatMulF32 with m == 1 computes it this way).
-void DotRows(const float* x, const float* rows, int64_t ld, int64_t n, int64_t k, float* y);
-
-// The two decode-attention products over a half-precision KV cache: rows of IEEE binary16 (their
-// bits as uint16_t), ld halves apart, each element widened to float (exactly) and then summed as the
-// float versions sum.
-void WeightedRowSum(const float* weights, const uint16_t* half_rows, int64_t ld, int64_t n, int64_t cols,
-                    float* out);
-void DotRows(const float* x, const uint16_t* half_rows, int64_t ld, int64_t n, int64_t k, float* y);
+// The same over a half-precision KV cache: rows of IEEE binary16 (their bits as uint16_t), each
+// element widened to float (exactly) and then summed as the float versions sum.
+void WeightedRowSum(const float* weights, int64_t ldw, int64_t queries, const uint16_t* half_rows, int64_t ld, int64_t n,
+                    int64_t cols, float* out, int64_t ldo);
+void DotRows(const float* x, int64_t queries, const uint16_t* half_rows, int64_t ld, int64_t n, int64_t k, float* y,
+             int64_t ldy);
 
 // gate[i] = gate[i] · sigmoid(gate[i]) · up[i] for i < n (SwiGLU), on the calling thread, with a
 // vectorized exp (at most 1 ulp from e^x).

@@ -79,10 +79,10 @@ void MatMulF32(const float* a, int64_t lda, const float* b, int64_t ldb, float* 
     // Inside a parallel region, or for short rows, no OpenMP construct at all: even a team of one
     // costs about a microsecond. The kernel groups rows from the first, so tiles of kGemmTileRows
     // rows group them the same way.
-    if (omp_in_parallel() || n * k < kernels::kMinParallelMacs) return DotRows(a, b, ldb, n, k, c);
+    if (omp_in_parallel() || n * k < kernels::kMinParallelMacs) return DotRows(a, 1, b, ldb, n, k, c, n);
 #pragma omp parallel for schedule(static) num_threads(NumThreads())
     for (int64_t r0 = 0; r0 < n; r0 += kernels::kGemmTileRows) {
-      DotRows(a, b + r0 * ldb, ldb, std::min(kernels::kGemmTileRows, n - r0), k, c + r0);
+      DotRows(a, 1, b + r0 * ldb, ldb, std::min(kernels::kGemmTileRows, n - r0), k, c + r0, n);
     }
     return;
   }

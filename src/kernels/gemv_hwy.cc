@@ -169,72 +169,131 @@ void QuantGemv(const MatMulArgs& a, int64_t r0, int64_t r1) {
   }
 }
 
-// y[r] = row r . x for rows of floats or halves (Row: F32Row, F16Row), ldb elements apart.
-template <class Row, class T>
-HWY_INLINE void DotRows(const float* x, const T* b, int64_t ldb, int64_t n, int64_t k, float* y) {
+// Decode attention's query heads that share one key-value head (GQA) read each cached row once for
+// all of them, in groups of up to kMaxQueries (accumulators for more would spill registers).
+constexpr int64_t kMaxQueries = HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3 ? 4 : 2;
+
+// y[q * ldy + r] = row r . (x + q * k) for q < Q and rows of floats or halves (Row: F32Row, F16Row),
+// ldb elements apart. Each row vector is loaded (and widened) once for the Q queries; each query and
+// row get the same FMA chain as a query alone.
+template <int Q, class Row, class T>
+HWY_INLINE void DotRowsOf(const float* x, const T* b, int64_t ldb, int64_t n, int64_t k, float* y, int64_t ldy) {
   int64_t r = 0;
 #if HWY_TARGET != HWY_SCALAR
-  // Four rows per pass: each x vector loaded once for four independent FMA chains, one reduction.
+  // Four rows per pass: four independent FMA chains per query, one reduction.
   const DF df;
   const auto N = static_cast<int64_t>(hn::Lanes(df));
   for (; r + 4 <= n; r += 4) {
     const Row rows[4] = {{b + r * ldb}, {b + (r + 1) * ldb}, {b + (r + 2) * ldb}, {b + (r + 3) * ldb}};
-    hn::Vec<DF> acc[4] = {hn::Zero(df), hn::Zero(df), hn::Zero(df), hn::Zero(df)};
+    hn::Vec<DF> acc[Q][4];
+    for (int q = 0; q < Q; ++q) {
+      for (int i = 0; i < 4; ++i) acc[q][i] = hn::Zero(df);
+    }
     int64_t j = 0;
     for (; j + N <= k; j += N) {
-      const auto xv = hn::LoadU(df, x + j);
-      for (int i = 0; i < 4; ++i) acc[i] = hn::MulAdd(rows[i].Load(j), xv, acc[i]);
+      hn::Vec<DF> row_j[4];
+      for (int i = 0; i < 4; ++i) row_j[i] = rows[i].Load(j);
+      for (int q = 0; q < Q; ++q) {
+        const auto xv = hn::LoadU(df, x + q * k + j);
+        for (int i = 0; i < 4; ++i) acc[q][i] = hn::MulAdd(row_j[i], xv, acc[q][i]);
+      }
     }
-    HWY_ALIGN float sums[4];
-    SumLanesOfFour(acc, sums);
-    for (int i = 0; i < 4; ++i) {
-      float tail = 0.0f;
-      for (int64_t t = j; t < k; ++t) tail = std::fma(rows[i].Scalar(t), x[t], tail);
-      y[r + i] = sums[i] + tail;
+    for (int q = 0; q < Q; ++q) {
+      HWY_ALIGN float sums[4];
+      SumLanesOfFour(acc[q], sums);
+      for (int i = 0; i < 4; ++i) {
+        float tail = 0.0f;
+        for (int64_t t = j; t < k; ++t) tail = std::fma(rows[i].Scalar(t), x[q * k + t], tail);
+        y[q * ldy + r + i] = sums[i] + tail;
+      }
     }
   }
 #endif
-  for (; r < n; ++r) y[r] = DenseDot(Row{b + r * ldb}, x, k);
+  for (; r < n; ++r) {
+    for (int q = 0; q < Q; ++q) y[q * ldy + r] = DenseDot(Row{b + r * ldb}, x + q * k, k);
+  }
 }
 
-// out[c] = sum_j weights[j] * row j's element c, for rows of floats or halves, ld elements apart.
-template <class Row, class T>
-HWY_INLINE void WeightedRowSum(const float* weights, const T* rows, int64_t ld, int64_t n, int64_t cols, float* out) {
+// out[q * ldo + c] = sum_j weights[q * ldw + j] * row j's element c for q < Q, rows of floats or
+// halves ld elements apart, each row vector loaded once for the Q queries.
+template <int Q, class Row, class T>
+HWY_INLINE void WeightedRowSumOf(const float* weights, int64_t ldw, const T* rows, int64_t ld, int64_t n, int64_t cols,
+                                 float* out, int64_t ldo) {
   const DF df;
   const auto N = static_cast<int64_t>(hn::Lanes(df));
   int64_t c = 0;
   for (; c + 2 * N <= cols; c += 2 * N) {
-    auto a0 = hn::Zero(df), a1 = hn::Zero(df);
+    hn::Vec<DF> acc[Q][2];
+    for (int q = 0; q < Q; ++q) acc[q][0] = acc[q][1] = hn::Zero(df);
     for (int64_t j = 0; j < n; ++j) {
-      const auto w = hn::Set(df, weights[j]);
       const Row row{rows + j * ld};
-      a0 = hn::MulAdd(w, row.Load(c), a0);
-      a1 = hn::MulAdd(w, row.Load(c + N), a1);
+      const auto lo = row.Load(c), hi = row.Load(c + N);
+      for (int q = 0; q < Q; ++q) {
+        const auto w = hn::Set(df, weights[q * ldw + j]);
+        acc[q][0] = hn::MulAdd(w, lo, acc[q][0]);
+        acc[q][1] = hn::MulAdd(w, hi, acc[q][1]);
+      }
     }
-    hn::StoreU(a0, df, out + c);
-    hn::StoreU(a1, df, out + c + N);
+    for (int q = 0; q < Q; ++q) {
+      hn::StoreU(acc[q][0], df, out + q * ldo + c);
+      hn::StoreU(acc[q][1], df, out + q * ldo + c + N);
+    }
   }
   for (; c < cols; ++c) {
-    float acc = 0.0f;
-    for (int64_t j = 0; j < n; ++j) acc = std::fma(weights[j], Row{rows + j * ld}.Scalar(c), acc);
-    out[c] = acc;
+    for (int q = 0; q < Q; ++q) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < n; ++j) acc = std::fma(weights[q * ldw + j], Row{rows + j * ld}.Scalar(c), acc);
+      out[q * ldo + c] = acc;
+    }
   }
+}
+
+// fn.template operator()<Q>(first) for the queries in groups of at most kMaxQueries.
+template <class Fn>
+HWY_INLINE void ForQueryGroups(int64_t queries, const Fn& fn) {
+  for (int64_t first = 0; first < queries; first += kMaxQueries) {
+    switch (std::min(queries - first, kMaxQueries)) {
+      case 1: fn.template operator()<1>(first); break;
+      case 2: fn.template operator()<2>(first); break;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+      case 3: fn.template operator()<3>(first); break;
+      case 4: fn.template operator()<4>(first); break;
+#endif
+    }
+  }
+}
+
+template <class Row, class T>
+HWY_INLINE void DotRows(const float* x, int64_t queries, const T* b, int64_t ldb, int64_t n, int64_t k, float* y,
+                        int64_t ldy) {
+  ForQueryGroups(queries, [&]<int Q>(int64_t first) { DotRowsOf<Q, Row>(x + first * k, b, ldb, n, k, y + first * ldy, ldy); });
+}
+
+template <class Row, class T>
+HWY_INLINE void WeightedRowSum(const float* weights, int64_t ldw, int64_t queries, const T* rows, int64_t ld, int64_t n,
+                               int64_t cols, float* out, int64_t ldo) {
+  ForQueryGroups(queries, [&]<int Q>(int64_t first) {
+    WeightedRowSumOf<Q, Row>(weights + first * ldw, ldw, rows, ld, n, cols, out + first * ldo, ldo);
+  });
 }
 
 }  // namespace
 
-void DotRowsF32Impl(const float* x, const float* b, int64_t ldb, int64_t n, int64_t k, float* y) {
-  DotRows<F32Row>(x, b, ldb, n, k, y);
+void DotRowsF32Impl(const float* x, int64_t queries, const float* b, int64_t ldb, int64_t n, int64_t k, float* y,
+                    int64_t ldy) {
+  DotRows<F32Row>(x, queries, b, ldb, n, k, y, ldy);
 }
-void DotRowsF16Impl(const float* x, const uint16_t* b, int64_t ldb, int64_t n, int64_t k, float* y) {
-  DotRows<F16Row>(x, b, ldb, n, k, y);
+void DotRowsF16Impl(const float* x, int64_t queries, const uint16_t* b, int64_t ldb, int64_t n, int64_t k, float* y,
+                    int64_t ldy) {
+  DotRows<F16Row>(x, queries, b, ldb, n, k, y, ldy);
 }
-void WeightedRowSumF32Impl(const float* weights, const float* rows, int64_t ld, int64_t n, int64_t cols, float* out) {
-  WeightedRowSum<F32Row>(weights, rows, ld, n, cols, out);
+void WeightedRowSumF32Impl(const float* weights, int64_t ldw, int64_t queries, const float* rows, int64_t ld, int64_t n,
+                           int64_t cols, float* out, int64_t ldo) {
+  WeightedRowSum<F32Row>(weights, ldw, queries, rows, ld, n, cols, out, ldo);
 }
-void WeightedRowSumF16Impl(const float* weights, const uint16_t* rows, int64_t ld, int64_t n, int64_t cols,
-                           float* out) {
-  WeightedRowSum<F16Row>(weights, rows, ld, n, cols, out);
+void WeightedRowSumF16Impl(const float* weights, int64_t ldw, int64_t queries, const uint16_t* rows, int64_t ld,
+                           int64_t n, int64_t cols, float* out, int64_t ldo) {
+  WeightedRowSum<F16Row>(weights, ldw, queries, rows, ld, n, cols, out, ldo);
 }
 
 void GemvRowsImpl(const MatMulArgs& a, int64_t r0, int64_t r1) {
@@ -278,18 +337,21 @@ void GemvRows(const MatMulArgs& a, int64_t r0, int64_t r1) { HWY_DYNAMIC_DISPATC
 }  // namespace llmc::kernels
 
 namespace llmc {
-void WeightedRowSum(const float* weights, const float* rows, int64_t ld, int64_t n, int64_t cols, float* out) {
-  HWY_DYNAMIC_DISPATCH(kernels::WeightedRowSumF32Impl)(weights, rows, ld, n, cols, out);
+void WeightedRowSum(const float* weights, int64_t ldw, int64_t queries, const float* rows, int64_t ld, int64_t n,
+                    int64_t cols, float* out, int64_t ldo) {
+  HWY_DYNAMIC_DISPATCH(kernels::WeightedRowSumF32Impl)(weights, ldw, queries, rows, ld, n, cols, out, ldo);
 }
-void WeightedRowSum(const float* weights, const uint16_t* half_rows, int64_t ld, int64_t n, int64_t cols,
-                    float* out) {
-  HWY_DYNAMIC_DISPATCH(kernels::WeightedRowSumF16Impl)(weights, half_rows, ld, n, cols, out);
+void WeightedRowSum(const float* weights, int64_t ldw, int64_t queries, const uint16_t* half_rows, int64_t ld, int64_t n,
+                    int64_t cols, float* out, int64_t ldo) {
+  HWY_DYNAMIC_DISPATCH(kernels::WeightedRowSumF16Impl)(weights, ldw, queries, half_rows, ld, n, cols, out, ldo);
 }
-void DotRows(const float* x, const float* rows, int64_t ld, int64_t n, int64_t k, float* y) {
-  HWY_DYNAMIC_DISPATCH(kernels::DotRowsF32Impl)(x, rows, ld, n, k, y);
+void DotRows(const float* x, int64_t queries, const float* rows, int64_t ld, int64_t n, int64_t k, float* y,
+             int64_t ldy) {
+  HWY_DYNAMIC_DISPATCH(kernels::DotRowsF32Impl)(x, queries, rows, ld, n, k, y, ldy);
 }
-void DotRows(const float* x, const uint16_t* half_rows, int64_t ld, int64_t n, int64_t k, float* y) {
-  HWY_DYNAMIC_DISPATCH(kernels::DotRowsF16Impl)(x, half_rows, ld, n, k, y);
+void DotRows(const float* x, int64_t queries, const uint16_t* half_rows, int64_t ld, int64_t n, int64_t k, float* y,
+             int64_t ldy) {
+  HWY_DYNAMIC_DISPATCH(kernels::DotRowsF16Impl)(x, queries, half_rows, ld, n, k, y, ldy);
 }
 }  // namespace llmc
 #endif

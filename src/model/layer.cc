@@ -120,7 +120,8 @@ void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, co
 
 // Attention of one new query (decode): each head's scores against the visible keys (DotRows,
 // contiguous in the head-major cache), the softmax as in prefill, and the head's output a weighted
-// sum of the cached value rows (no transposed copy of the cache per token). The score and value
+// sum of the cached value rows (no transposed copy of the cache per token). The query heads of one
+// key-value head go together, so each cached row is read once for all of them. The score and value
 // products go in halves of the keys and of the output columns, so threads get equal shares (whole
 // heads left one of two threads idle for a ninth of SmolLM2's attention); the halves are fixed, so
 // results do not depend on threads. T: float, or uint16_t for a half cache (the kernels widen it).
@@ -133,26 +134,26 @@ void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, con
   // Sliding window (transformers' mask): key j is visible when pos - window < j <= pos.
   const int64_t first = s.window > 0 ? std::max<int64_t>(0, pos - s.window + 1) : 0;
   const int64_t visible = pos - first + 1;
-  const int64_t group = s.heads / s.kv_heads;
+  const int64_t group = s.heads / s.kv_heads;  // query heads kv_head * group + i share the kv head
   const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
-  const auto cache_offset = [&](int64_t h) { return kv.At(h / group, first, d); };
   std::vector<float> scores(static_cast<size_t>(s.heads * visible));
 #pragma omp parallel num_threads(NumThreads()) if (s.heads * visible * d > kMinParallelWork)
   {
 #pragma omp for schedule(static)
-    for (int64_t item = 0; item < s.heads * kParts; ++item) {
-      const int64_t h = item / kParts, part = item % kParts;
+    for (int64_t item = 0; item < s.kv_heads * kParts; ++item) {
+      const int64_t kv_head = item / kParts, part = item % kParts, h = kv_head * group;
       const int64_t k0 = visible * part / kParts, k1 = visible * (part + 1) / kParts;
-      DotRows(q + h * d, keys + cache_offset(h) + k0 * d, d, k1 - k0, d, scores.data() + h * visible + k0);
+      DotRows(q + h * d, group, keys + kv.At(kv_head, first + k0, d), d, k1 - k0, d, scores.data() + h * visible + k0,
+              visible);
     }
 #pragma omp for schedule(static)
     for (int64_t h = 0; h < s.heads; ++h) MaskedSoftmax(scores.data() + h * visible, 0, visible - 1, visible, scale);
 #pragma omp for schedule(static)
-    for (int64_t item = 0; item < s.heads * kParts; ++item) {
-      const int64_t h = item / kParts, part = item % kParts;
+    for (int64_t item = 0; item < s.kv_heads * kParts; ++item) {
+      const int64_t kv_head = item / kParts, part = item % kParts, h = kv_head * group;
       const int64_t c0 = d * part / kParts, c1 = d * (part + 1) / kParts;
-      WeightedRowSum(scores.data() + h * visible, values + cache_offset(h) + c0, d, visible, c1 - c0,
-                     out + h * d + c0);
+      WeightedRowSum(scores.data() + h * visible, visible, group, values + kv.At(kv_head, first, d) + c0, d, visible,
+                     c1 - c0, out + h * d + c0, d);
     }
   }
 }
