@@ -124,7 +124,9 @@ void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, co
 // key-value head go together, so each cached row is read once for all of them. The score and value
 // products go in halves of the keys and of the output columns, so threads get equal shares (whole
 // heads left one of two threads idle for a ninth of SmolLM2's attention); the halves are fixed, so
-// results do not depend on threads. T: float, or uint16_t for a half cache (the kernels widen it).
+// results do not depend on threads. Where there are fewer (KV head, half) items than threads (few KV
+// heads, many threads) a KV head's query heads go in several runs: a query's result does not depend
+// on which others share its run. T: float, or uint16_t for a half cache (the kernels widen it).
 template <class T>
 void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, const T* keys, const T* values,
                   float* out) {
@@ -135,25 +137,35 @@ void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, con
   const int64_t first = s.window > 0 ? std::max<int64_t>(0, pos - s.window + 1) : 0;
   const int64_t visible = pos - first + 1;
   const int64_t group = s.heads / s.kv_heads;  // query heads kv_head * group + i share the kv head
+  const int64_t runs = std::min(group, (NumThreads() + s.kv_heads * kParts - 1) / (s.kv_heads * kParts));
+  struct Item {
+    int64_t kv_head, part, head, heads;  // query heads [head, head + heads) of kv_head, half `part`
+  };
+  const auto item_at = [&](int64_t i) {
+    const int64_t kv_head = i / (kParts * runs), part = i / runs % kParts, run = i % runs;
+    const int64_t h0 = group * run / runs, h1 = group * (run + 1) / runs;
+    return Item{kv_head, part, kv_head * group + h0, h1 - h0};
+  };
+  const int64_t items = s.kv_heads * kParts * runs;
   const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
   std::vector<float> scores(static_cast<size_t>(s.heads * visible));
 #pragma omp parallel num_threads(NumThreads()) if (s.heads * visible * d > kMinParallelWork)
   {
 #pragma omp for schedule(static)
-    for (int64_t item = 0; item < s.kv_heads * kParts; ++item) {
-      const int64_t kv_head = item / kParts, part = item % kParts, h = kv_head * group;
-      const int64_t k0 = visible * part / kParts, k1 = visible * (part + 1) / kParts;
-      DotRows(q + h * d, group, keys + kv.At(kv_head, first + k0, d), d, k1 - k0, d, scores.data() + h * visible + k0,
-              visible);
+    for (int64_t i = 0; i < items; ++i) {
+      const Item it = item_at(i);
+      const int64_t k0 = visible * it.part / kParts, k1 = visible * (it.part + 1) / kParts;
+      DotRows(q + it.head * d, it.heads, keys + kv.At(it.kv_head, first + k0, d), d, k1 - k0, d,
+              scores.data() + it.head * visible + k0, visible);
     }
 #pragma omp for schedule(static)
     for (int64_t h = 0; h < s.heads; ++h) MaskedSoftmax(scores.data() + h * visible, 0, visible - 1, visible, scale);
 #pragma omp for schedule(static)
-    for (int64_t item = 0; item < s.kv_heads * kParts; ++item) {
-      const int64_t kv_head = item / kParts, part = item % kParts, h = kv_head * group;
-      const int64_t c0 = d * part / kParts, c1 = d * (part + 1) / kParts;
-      WeightedRowSum(scores.data() + h * visible, visible, group, values + kv.At(kv_head, first, d) + c0, d, visible,
-                     c1 - c0, out + h * d + c0, d);
+    for (int64_t i = 0; i < items; ++i) {
+      const Item it = item_at(i);
+      const int64_t c0 = d * it.part / kParts, c1 = d * (it.part + 1) / kParts;
+      WeightedRowSum(scores.data() + it.head * visible, visible, it.heads, values + kv.At(it.kv_head, first, d) + c0, d,
+                     visible, c1 - c0, out + it.head * d + c0, d);
     }
   }
 }
