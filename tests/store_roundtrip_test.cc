@@ -191,6 +191,18 @@ TEST(StoreWriterTest, V1RefusesQuantizedTensorNamingIt) {
   EXPECT_NE(st.message().find("blk.weight"), std::string::npos) << st.message();
 }
 
+// A model's 2-bit weights may be held in the decode kernels' tile order; a store holds rows as stored.
+TEST(StoreWriterTest, RefusesTileOrderNamingTheTensor) {
+  ScratchDir dir;
+  auto writer = StoreWriter::Open(dir.File("s.parquet"), Metadata(kStoreFormatV2));
+  ASSERT_TRUE(writer.ok());
+  const WeightTensor tiled = InTileOrder(QuantTensor("blk.weight", 16, 64, {2, 32, QuantGrid::kSigned}, 1));
+  ASSERT_TRUE(tiled.Validate().ok());
+  const Status st = (*writer)->Write(tiled);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("blk.weight"), std::string::npos) << st.message();
+}
+
 TEST(StoreWriterTest, RefusesDuplicateAndInconsistentTensors) {
   ScratchDir dir;
   auto writer = StoreWriter::Open(dir.File("s.parquet"), Metadata(kStoreFormatV2));

@@ -57,6 +57,15 @@ struct QuantSpec {
 };
 
 enum class Encoding : uint8_t { kF32, kF16, kBF16, kQuantized };
+
+// How a quantized tensor's bytes are ordered in memory.
+//   kRows: as stored (docs/FORMAT.md), the layout WeightTensor's fields describe.
+//   kTiles16: the decode kernels' run-time form of 2-bit codes (PrepareForMatMul, llmc/kernels.h), never
+//   stored. Rows go in tiles of 16; a tile's codes are 64-byte vectors, vector j holding bytes
+//   4j..4j+3 of its 16 rows in row order, and its scales and zero points are [group][16 rows]. One
+//   vector then feeds 16 rows' dot products at once, and a group's 16 scales load as one.
+enum class CodeOrder : uint8_t { kRows, kTiles16 };
+inline constexpr int64_t kTileRows = 16;
 const char* EncodingName(Encoding e);  // "f32", "f16", "bf16", "quantized"
 Encoding EncodingOf(DType t);
 
@@ -71,6 +80,7 @@ struct WeightTensor {
   Bytes data;
   Bytes scales;        // quantized: fp16, [rows][groups_per_row()]
   Bytes zero_points;   // kAsymmetric only: uint8 codes, [rows][groups_per_row()]
+  CodeOrder order = CodeOrder::kRows;  // kTiles16: data, scales and zero points reordered (above)
 
   int64_t numel() const;
   // A tensor is viewed as a matrix: the last dimension is a row; 1-D tensors are a single row.
@@ -90,6 +100,12 @@ struct WeightTensor {
   // "f16", "int2", ...: what `inspect` shows.
   std::string type_name() const;
 };
+
+// W (kRows; 2-bit codes, rows a multiple of kTileRows) in CodeOrder::kTiles16.
+WeightTensor InTileOrder(const WeightTensor& w);
+// Rows [r0, r1) of W (kTiles16) as a kRows tensor of their own (a copy), for code that reads rows as
+// stored.
+WeightTensor RowOrderCopy(const WeightTensor& w, int64_t r0, int64_t r1);
 
 // Dense float tensor helper: wraps owned floats as an F32 WeightTensor.
 WeightTensor MakeF32Tensor(std::string name, std::vector<int64_t> shape, std::vector<float> values);

@@ -63,20 +63,26 @@ struct Plan {
   __m512i tail_group;     // group of each merged tail lane in its window, repeated per row
 };
 
+// 2-bit codes times their activations xv[k] (code k of every byte), with two shifts instead of three
+// (on Cascade Lake shifts and vpdpbusd compete for one port): the bytes shifted down a nibble once and
+// each nibble's two codes masked in place. even += codes 0 and 2; odd4 += codes 1 and 3, which enter
+// four times too large, so the caller shifts odd4 back once (exact: it holds four times an integer).
+LLMC_X86_TARGET inline void AddTwoBitDots(__m512i codes, const __m512i* xv, __m512i& even, __m512i& odd4) {
+  const __m512i low2 = _mm512_set1_epi8(0x03), high2 = _mm512_set1_epi8(0x0C);
+  const __m512i nibbles_hi = _mm512_srli_epi16(codes, 4);
+  even = _mm512_dpbusd_epi32(even, _mm512_and_si512(codes, low2), xv[0]);
+  odd4 = _mm512_dpbusd_epi32(odd4, _mm512_and_si512(codes, high2), xv[1]);
+  even = _mm512_dpbusd_epi32(even, _mm512_and_si512(nibbles_hi, low2), xv[2]);
+  odd4 = _mm512_dpbusd_epi32(odd4, _mm512_and_si512(nibbles_hi, high2), xv[3]);
+}
+
 // The int32 lane sums of one 64-byte chunk of codes times its m activation vectors. Two accumulators
-// halve the vpdpbusd latency chain. 2-bit codes take two shifts instead of three (on Cascade Lake
-// shifts and vpdpbusd compete for one port): the bytes shifted down a nibble once, each nibble's two
-// codes masked in place, so codes 1 and 3 enter four times too large into their own accumulator,
-// which is shifted back once (exact: it holds four times an integer).
+// halve the vpdpbusd latency chain.
 template <int kBits>
 LLMC_X86_TARGET inline __m512i ChunkDot(__m512i codes, const __m512i* xv) {
   if constexpr (kBits == 2) {
-    const __m512i low2 = _mm512_set1_epi8(0x03), high2 = _mm512_set1_epi8(0x0C);
-    const __m512i nibbles_hi = _mm512_srli_epi16(codes, 4);
-    __m512i even = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(codes, low2), xv[0]);
-    __m512i odd4 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(codes, high2), xv[1]);
-    even = _mm512_dpbusd_epi32(even, _mm512_and_si512(nibbles_hi, low2), xv[2]);
-    odd4 = _mm512_dpbusd_epi32(odd4, _mm512_and_si512(nibbles_hi, high2), xv[3]);
+    __m512i even = _mm512_setzero_si512(), odd4 = _mm512_setzero_si512();
+    AddTwoBitDots(codes, xv, even, odd4);
     return _mm512_add_epi32(even, _mm512_srai_epi32(odd4, 2));
   } else {
     constexpr int m = kCodesPerByte<kBits>;
@@ -252,6 +258,54 @@ LLMC_X86_TARGET inline void RowDots(const Plan& plan, const RowLayout& l, const 
   }
 }
 
+// Tile order (CodeOrder::kTiles16), 2-bit codes: the tile's vector j holds bytes 4j..4j+3 of its 16
+// rows, lane i row i. Code k of those bytes meets the four activations at xa.bytes[(j / 16) * 256 +
+// k * 64 + 4 * (j % 16)] (the chunk interleave already puts them side by side), one broadcast dword
+// for all 16 rows. A block (32 codes: vectors 2b and 2b + 1) is summed in int32 (AddTwoBitDots) and
+// scaled by its activation scale; a group's blocks then by the 16 rows' group scales, which
+// tile order keeps side by side, less their hoisted zeros. No per-row reduction, window or tail.
+LLMC_X86_TARGET inline __m512i BroadcastDword(const int8_t* p) {
+  int32_t dword;
+  std::memcpy(&dword, p, sizeof(dword));
+  return _mm512_set1_epi32(dword);
+}
+
+LLMC_X86_TARGET void TileRows(const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1) {
+  const RowLayout l(*a.w);
+  const int64_t vectors = l.row_bytes / 4, blocks = vectors / 2;
+  const int log2 = l.log2_subgroups_per_group;
+  const int64_t tile_bytes = kTileRows * l.row_bytes;
+  for (int64_t r = r0; r < r1; r += kTileRows) {  // r0 and r1 are whole tiles: rows % 16 == 0
+    const uint8_t* p = l.codes + r * l.row_bytes;
+    const uint16_t* scales = l.scales + r * l.groups;
+    const uint8_t* zeros = l.zeros != nullptr ? l.zeros + r * l.groups : nullptr;
+    const bool prefetch_next = r + kTileRows < r1;
+    __m512 total = _mm512_setzero_ps(), group_sum = _mm512_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b) {
+      __m512i even = _mm512_setzero_si512(), odd4 = _mm512_setzero_si512();
+      for (int64_t j = 2 * b; j < 2 * b + 2; ++j) {
+        if (prefetch_next) _mm_prefetch(reinterpret_cast<const char*>(p + tile_bytes + j * 64), _MM_HINT_T0);
+        const int8_t* x = xa.bytes.data() + (j / 16) * 256 + 4 * (j % 16);
+        const __m512i xv[4] = {BroadcastDword(x), BroadcastDword(x + 64), BroadcastDword(x + 128), BroadcastDword(x + 192)};
+        AddTwoBitDots(_mm512_loadu_si512(p + j * 64), xv, even, odd4);
+      }
+      const __m512i dot = _mm512_add_epi32(even, _mm512_srai_epi32(odd4, 2));
+      group_sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(a.xq_block_scales[b]), group_sum);
+      const int64_t g = b >> log2;
+      if (b + 1 == blocks || ((b + 1) >> log2) != g) {
+        const __m512 s = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + g * kTileRows)));
+        const __m512 z = zeros != nullptr ? _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                                                _mm_loadu_si128(reinterpret_cast<const __m128i*>(zeros + g * kTileRows))))
+                                          : _mm512_set1_ps(l.fixed_zero);
+        total = _mm512_fmadd_ps(group_sum, s, total);
+        total = _mm512_fnmadd_ps(_mm512_mul_ps(s, z), _mm512_set1_ps(a.xq_group_sums[g]), total);
+        group_sum = _mm512_setzero_ps();
+      }
+    }
+    _mm512_storeu_ps(a.y + r, total);
+  }
+}
+
 // Rows [r0, r1): kRows at a time, then single rows. Which rows go four at a time depends only on r0
 // (the front's fixed 16-row work items), never on the thread count.
 template <int kBits, bool kOneGroup>
@@ -300,6 +354,7 @@ void InterleaveAvx512(const int16_t* xq, int64_t chunks, int bits, int8_t* xa) {
 }
 
 void GemvRowsAvx512Vnni(const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1) {
+  if (a.w->order == CodeOrder::kTiles16) return TileRows(a, xa, r0, r1);  // 2-bit codes only
   const bool one_group = a.w->groups_per_row() == 1;
   switch (a.w->quant.bits) {
     case 2: return one_group ? Rows<2, true>(a, xa, r0, r1) : Rows<2, false>(a, xa, r0, r1);

@@ -128,12 +128,29 @@ struct GemvJob {
   int64_t blocks = 0;               // of kGemvRowBlock rows
 
   void Rows(int64_t r0, int64_t r1) const {
+    if (a.w->order == CodeOrder::kTiles16 && isa != kernels::x86::Isa::kAvx512Vnni) return RowsInRowOrder(r0, r1);
     if (isa != kernels::x86::Isa::kNone) {
       kernels::x86::GemvRows(isa, a, *xa, r0, r1);
     } else if (int8) {
       kernels::GemvRowsInt8(a, r0, r1);
     } else {
       kernels::GemvRows(a, r0, r1);
+    }
+  }
+
+  // A tile-order weight on a path that reads rows as stored (float activations, or a CPU or test
+  // target without the AVX-512 VNNI kernel): each block of rows first copied back into row order.
+  // The copies are whole fixed blocks, so which rows end a copy (the kernels treat a buffer's last
+  // rows differently) does not depend on the thread count.
+  void RowsInRowOrder(int64_t r0, int64_t r1) const {
+    for (int64_t b = r0; b < r1; b += kGemvRowBlock) {
+      const int64_t n = std::min(kGemvRowBlock, r1 - b);
+      const WeightTensor rows = RowOrderCopy(*a.w, b, b + n);
+      GemvJob part = *this;
+      part.a.w = &rows;
+      part.a.rows = n;
+      part.a.y = a.y + b;
+      part.Rows(0, n);
     }
   }
 };

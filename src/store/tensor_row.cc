@@ -69,6 +69,9 @@ Bytes BinaryValue(const std::shared_ptr<arrow::BinaryArray>& a, int64_t r) {
 }  // namespace
 
 Result<std::shared_ptr<arrow::Table>> TensorToRow(const WeightTensor& t, int version) {
+  if (t.order != CodeOrder::kRows) {
+    return Status::Invalid("tensor '{}' is in the decode kernels' tile order; a store holds rows as stored", t.name);
+  }
   const auto schema = StoreSchema(version);
   const auto [layer_name, weight_name] = SplitTensorName(t.name);
   arrow::ArrayVector cols;
