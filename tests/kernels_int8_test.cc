@@ -396,7 +396,8 @@ TEST(KernelsInt8Test, TileOrderGivesTheRowOrderResultsOnEveryPath) {
         const WeightTensor w = RandomWeight(wc, rows, cols, 31);
         const WeightTensor tiled = InTileOrder(w);
         ASSERT_TRUE(tiled.Validate().ok());
-        const WeightTensor back = RowOrderCopy(tiled, 0, rows);
+        std::vector<uint8_t> storage;
+        const WeightTensor back = RowOrderCopy(tiled, 0, rows, storage);
         ASSERT_EQ(back.order, CodeOrder::kRows);
         ASSERT_EQ(0, std::memcmp(back.data.data(), w.data.data(), w.data.size()));
         ASSERT_EQ(0, std::memcmp(back.scales.data(), w.scales.data(), w.scales.size()));
@@ -443,15 +444,19 @@ TEST(KernelsInt8Test, TileOrderGivesTheRowOrderResultsOnEveryPath) {
   }
 }
 
-// PrepareForMatMul puts 2-bit codes in tile order exactly where the AVX-512 VNNI GEMV reads it, and
-// WeightTensor::Validate refuses tile order on any other tensor.
+// PrepareForMatMul puts 2-bit codes in tile order exactly where the AVX-512 VNNI GEMV reads it (int8
+// activations, whole tiles), and WeightTensor::Validate refuses tile order on any other tensor.
 TEST(KernelsInt8Test, PrepareForMatMulTilesTwoBitCodesWhereTheTileKernelApplies) {
   using kernels::x86::Isa;
   using kernels::x86::IsaFor;
-  for (auto [rows, cols, gs] : {std::tuple<int64_t, int64_t, int64_t>{32, 576, 128}, {17, 576, 128}, {32, 36, 36}}) {
-    const WeightTensor w = RandomWeight({Encoding::kQuantized, 2, QuantGrid::kAsymmetric, gs}, rows, cols, 3);
-    const bool expected = IsaFor(w) == Isa::kAvx512Vnni && rows % kTileRows == 0;
-    EXPECT_EQ(PrepareForMatMul(w).order, expected ? CodeOrder::kTiles16 : CodeOrder::kRows) << rows << "x" << cols;
+  for (bool int8_activations : {true, false}) {
+    ActivationPath path(int8_activations);
+    for (auto [rows, cols, gs] : {std::tuple<int64_t, int64_t, int64_t>{32, 576, 128}, {17, 576, 128}, {32, 36, 36}}) {
+      const WeightTensor w = RandomWeight({Encoding::kQuantized, 2, QuantGrid::kAsymmetric, gs}, rows, cols, 3);
+      const bool expected = int8_activations && IsaFor(w) == Isa::kAvx512Vnni && rows % kTileRows == 0;
+      EXPECT_EQ(PrepareForMatMul(w).order, expected ? CodeOrder::kTiles16 : CodeOrder::kRows)
+          << rows << "x" << cols << (int8_activations ? " int8" : " float");
+    }
   }
   WeightTensor three = RandomWeight({Encoding::kQuantized, 3, QuantGrid::kAsymmetric, 128}, 32, 256, 3);
   three.order = CodeOrder::kTiles16;

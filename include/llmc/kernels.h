@@ -93,7 +93,8 @@ int64_t ArgMax(const float* x, int64_t n);
 // zero) is unchanged), where the 4-bit byte-dot GEMV applies: there is no byte-dot kernel for 3-bit
 // codes, and on the portable path they decode several times slower per weight. Those tensors take a
 // third more memory. 2-bit codes go into tile order (CodeOrder::kTiles16) where the AVX-512 VNNI
-// GEMV reads that order (rows a multiple of 16): the same bytes, reordered. Every kernel reads a
+// GEMV reads that order (rows a multiple of 16) and decode runs with int8 activations
+// (ActivationInt8() now): the same bytes, reordered. Every kernel reads a
 // tile-order W (the other paths through a row-order copy of the rows they need). Any other W is
 // returned as it is. W must pass WeightTensor::Validate().
 WeightTensor PrepareForMatMul(WeightTensor w);

@@ -103,9 +103,10 @@ struct WeightTensor {
 
 // W (kRows; 2-bit codes, rows a multiple of kTileRows) in CodeOrder::kTiles16.
 WeightTensor InTileOrder(const WeightTensor& w);
-// Rows [r0, r1) of W (kTiles16) as a kRows tensor of their own (a copy), for code that reads rows as
-// stored.
-WeightTensor RowOrderCopy(const WeightTensor& w, int64_t r0, int64_t r1);
+// Rows [r0, r1) of W (kTiles16) as a kRows tensor of their own, for code that reads rows as stored.
+// Its bytes are copied into `storage` (reused from call to call, so a decode step allocates nothing);
+// the tensor points into it and is valid until `storage` changes.
+WeightTensor RowOrderCopy(const WeightTensor& w, int64_t r0, int64_t r1, std::vector<uint8_t>& storage);
 
 // Dense float tensor helper: wraps owned floats as an F32 WeightTensor.
 WeightTensor MakeF32Tensor(std::string name, std::vector<int64_t> shape, std::vector<float> values);

@@ -132,22 +132,22 @@ namespace {
 // of it into a row-order copy whose row 0 is r0. In tile order row r's code dword j lies at
 // (r / 16 * row_bytes / 4 + j) * 64 + r % 16 * 4 (tile, vector, lane), and its scale or zero point
 // of group g at entry (r / 16 * groups + g) * 16 + r % 16.
-void Reorder(const WeightTensor& from, int64_t r0, int64_t r1, bool to_tiles, std::vector<uint8_t>& codes,
-             std::vector<uint8_t>& scales, std::vector<uint8_t>& zeros) {
+void Reorder(const WeightTensor& from, int64_t r0, int64_t r1, bool to_tiles, uint8_t* codes, uint8_t* scales,
+             uint8_t* zeros) {
   const int64_t rb = from.row_bytes(), groups = from.groups_per_row();
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t tile = r / kTileRows, lane = r % kTileRows;
     const int64_t in_rows = to_tiles ? r : r - r0;  // the row's index on the row-order side
     const int64_t tiled_codes = tile * kTileRows * rb + lane * 4, tiled_entries = tile * groups * kTileRows + lane;
-    uint8_t* dst = codes.data() + (to_tiles ? tiled_codes : in_rows * rb);
+    uint8_t* dst = codes + (to_tiles ? tiled_codes : in_rows * rb);
     const uint8_t* src = from.data.data() + (to_tiles ? in_rows * rb : tiled_codes);
     const int64_t dst_step = to_tiles ? 64 : 4, src_step = to_tiles ? 4 : 64;
     for (int64_t j = 0; j < rb / 4; ++j) std::memcpy(dst + j * dst_step, src + j * src_step, 4);
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t tiled = tiled_entries + g * kTileRows, row_order = in_rows * groups + g;
       const int64_t d = to_tiles ? tiled : row_order, s = to_tiles ? row_order : tiled;
-      std::memcpy(scales.data() + 2 * d, from.scales.data() + 2 * s, 2);
-      if (!zeros.empty()) zeros[static_cast<size_t>(d)] = from.zero_points.data()[s];
+      std::memcpy(scales + 2 * d, from.scales.data() + 2 * s, 2);
+      if (zeros != nullptr) zeros[d] = from.zero_points.data()[s];
     }
   }
 }
@@ -158,23 +158,25 @@ WeightTensor InTileOrder(const WeightTensor& w) {
   WeightTensor t = w;
   t.order = CodeOrder::kTiles16;
   std::vector<uint8_t> codes(w.data.size()), scales(w.scales.size()), zeros(w.zero_points.size());
-  Reorder(w, 0, w.rows(), true, codes, scales, zeros);
+  Reorder(w, 0, w.rows(), true, codes.data(), scales.data(), zeros.empty() ? nullptr : zeros.data());
   t.data = Bytes::Own(std::move(codes));
   t.scales = Bytes::Own(std::move(scales));
   if (!zeros.empty()) t.zero_points = Bytes::Own(std::move(zeros));
   return t;
 }
 
-WeightTensor RowOrderCopy(const WeightTensor& w, int64_t r0, int64_t r1) {
+WeightTensor RowOrderCopy(const WeightTensor& w, int64_t r0, int64_t r1, std::vector<uint8_t>& storage) {
   WeightTensor rows = w;
   rows.order = CodeOrder::kRows;
   rows.shape = {r1 - r0, w.cols()};
-  std::vector<uint8_t> codes(static_cast<size_t>((r1 - r0) * w.row_bytes()));
-  std::vector<uint8_t> scales(rows.expected_scale_bytes()), zeros(rows.expected_zero_bytes());
-  Reorder(w, r0, r1, false, codes, scales, zeros);
-  rows.data = Bytes::Own(std::move(codes));
-  rows.scales = Bytes::Own(std::move(scales));
-  rows.zero_points = zeros.empty() ? Bytes{} : Bytes::Own(std::move(zeros));
+  const size_t code_bytes = rows.expected_data_bytes(), scale_bytes = rows.expected_scale_bytes();
+  const size_t zero_bytes = rows.expected_zero_bytes();
+  storage.resize(code_bytes + scale_bytes + zero_bytes);
+  uint8_t* codes = storage.data();
+  Reorder(w, r0, r1, false, codes, codes + code_bytes, zero_bytes > 0 ? codes + code_bytes + scale_bytes : nullptr);
+  rows.data = Bytes(nullptr, codes, code_bytes);
+  rows.scales = Bytes(nullptr, codes + code_bytes, scale_bytes);
+  rows.zero_points = Bytes(nullptr, codes + code_bytes + scale_bytes, zero_bytes);
   return rows;
 }
 

@@ -257,7 +257,10 @@ HWY_EXPORT(PackTileImpl);
 HWY_EXPORT(GemmPackedImpl);
 HWY_EXPORT(TargetNameImpl);
 void DecodeRows(const WeightTensor& w, int64_t r0, int64_t r1, float* out) {
-  if (w.order == CodeOrder::kTiles16) return HWY_DYNAMIC_DISPATCH(DecodeRowsImpl)(RowOrderCopy(w, r0, r1), 0, r1 - r0, out);
+  if (w.order == CodeOrder::kTiles16) {
+    thread_local std::vector<uint8_t> storage;
+    return HWY_DYNAMIC_DISPATCH(DecodeRowsImpl)(RowOrderCopy(w, r0, r1, storage), 0, r1 - r0, out);
+  }
   HWY_DYNAMIC_DISPATCH(DecodeRowsImpl)(w, r0, r1, out);
 }
 void PackTile(const float* b, int64_t ldb, int64_t n, int64_t k, float* packed) {

@@ -143,9 +143,10 @@ struct GemvJob {
   // The copies are whole fixed blocks, so which rows end a copy (the kernels treat a buffer's last
   // rows differently) does not depend on the thread count.
   void RowsInRowOrder(int64_t r0, int64_t r1) const {
+    thread_local std::vector<uint8_t> storage;
     for (int64_t b = r0; b < r1; b += kGemvRowBlock) {
       const int64_t n = std::min(kGemvRowBlock, r1 - b);
-      const WeightTensor rows = RowOrderCopy(*a.w, b, b + n);
+      const WeightTensor rows = RowOrderCopy(*a.w, b, b + n, storage);
       GemvJob part = *this;
       part.a.w = &rows;
       part.a.rows = n;

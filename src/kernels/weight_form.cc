@@ -5,7 +5,9 @@
 //   more memory on those tensors;
 // - 2-bit codes, which go into tile order (CodeOrder::kTiles16) where the AVX-512 VNNI GEMV reads
 //   them: 16 rows per vector, without the per-row work of row order (scale windows, tails,
-//   reductions), about twice as fast on SmolLM2's layer shapes. Same bytes, same values.
+//   reductions), about twice as fast on SmolLM2's layer shapes. Same bytes, same values. Only with
+//   int8 activations (the mode when the model loads): the float-activation GEMV reads rows as
+//   stored, and through row-order copies it would run about a third slower.
 #include <utility>
 #include <vector>
 
@@ -46,7 +48,8 @@ void WidenCodes(const WeightTensor& w, WeightTensor& wide) {
 WeightTensor PrepareForMatMul(WeightTensor w) {
   if (!w.quantized() || w.order != CodeOrder::kRows) return w;
   if (w.quant.bits == 2) {
-    const bool tiles = kernels::x86::IsaFor(w) == kernels::x86::Isa::kAvx512Vnni && w.rows() % kTileRows == 0;
+    const bool tiles = ActivationInt8() && kernels::x86::IsaFor(w) == kernels::x86::Isa::kAvx512Vnni &&
+                       w.rows() % kTileRows == 0;
     return tiles ? InTileOrder(w) : w;
   }
   if (w.quant.bits != 3) return w;

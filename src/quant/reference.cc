@@ -31,7 +31,10 @@ float GridZero(QuantGrid grid, int bits) {
 }
 
 void DequantizeRow(const WeightTensor& w, int64_t row, float* out) {
-  if (w.order == CodeOrder::kTiles16) return DequantizeRow(RowOrderCopy(w, row, row + 1), 0, out);
+  if (w.order == CodeOrder::kTiles16) {
+    std::vector<uint8_t> storage;
+    return DequantizeRow(RowOrderCopy(w, row, row + 1, storage), 0, out);
+  }
   const int64_t cols = w.cols();
   const uint8_t* src = w.data.data() + row * w.row_bytes();
   if (!w.quantized()) {

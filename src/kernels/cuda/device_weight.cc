@@ -62,7 +62,8 @@ Result<std::unique_ptr<DeviceWeight>> DeviceWeight::Upload(const WeightTensor& h
   LLMC_RETURN_IF_ERROR(DeviceStatus());
   LLMC_RETURN_IF_ERROR(held.Validate());
   // The CUDA kernels read rows as stored; a model's 2-bit weights may be in the CPU GEMV's tile order.
-  const WeightTensor w = held.order == CodeOrder::kTiles16 ? RowOrderCopy(held, 0, held.rows()) : held;
+  std::vector<uint8_t> storage;
+  const WeightTensor w = held.order == CodeOrder::kTiles16 ? RowOrderCopy(held, 0, held.rows(), storage) : held;
   if (!w.quantized() || (w.quant.bits != 2 && w.quant.bits != 4)) {
     return Status::Unsupported("tensor '{}': the CUDA kernels take 2- or 4-bit codes, found {}", w.name,
                                w.type_name());
