@@ -10,6 +10,8 @@
 // x-int8 runs (int8 activations, one scale per 32 columns: the decode default) of 2/4/8-bit codes on
 // x86 use the byte-dot-product kernels (gemv_x86_*.cc): AVX-512 VNNI where the CPU has it, AVX2 when
 // the stream run forces Highway's AVX2 target (last arg 1). Runs without x-int8 are the float path.
+// Every weight is in the form a model holds (PrepareForMatMul): 2-bit codes of the x-int8 runs on
+// AVX-512 VNNI in tile order, 3-bit codes widened to 4 bits.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -51,9 +53,10 @@ void SetLabel(benchmark::State& state, const WeightTensor& w) {
 
 // Args: type, rows, cols, threads, int8 activations.
 void BM_Gemv(benchmark::State& state) {
-  const WeightTensor w = RandomWeight(TypeCase(state.range(0)), state.range(1), state.range(2), 1);
   SetNumThreads(static_cast<int>(state.range(3)));
   SetActivationInt8(state.range(4) != 0);
+  // The form a model holds (PrepareForMatMul: 2-bit codes in tile order where the AVX-512 kernel reads it).
+  const WeightTensor w = PrepareForMatMul(RandomWeight(TypeCase(state.range(0)), state.range(1), state.range(2), 1));
   const std::vector<float> x = RandomActivations(w.cols(), 2);
   std::vector<float> y(static_cast<size_t>(w.rows()));
   for (auto _ : state) {
@@ -84,7 +87,10 @@ BENCHMARK(BM_Gemv)->Apply(GemvArgs<2>)->MinTime(0.2)->UseRealTime();
 void BM_GemvStream(benchmark::State& state) {
   constexpr int64_t kRows = 1536, kCols = 576;
   constexpr size_t kWorkingSet = size_t{256} << 20;
-  const WeightTensor first = RandomWeight(TypeCase(state.range(0)), kRows, kCols, 1);
+  SetNumThreads(static_cast<int>(state.range(1)));
+  SetActivationInt8(state.range(2) != 0);
+  hwy::SetSupportedTargetsForTest(state.range(3) != 0 ? HWY_AVX2 : 0);
+  const WeightTensor first = PrepareForMatMul(RandomWeight(TypeCase(state.range(0)), kRows, kCols, 1));
   // Copies share nothing, so each call misses the caches; random content does not matter for speed.
   std::vector<WeightTensor> ws;
   for (size_t bytes = 0; bytes < kWorkingSet; bytes += WeightBytes(first)) {
@@ -94,9 +100,6 @@ void BM_GemvStream(benchmark::State& state) {
     if (!first.zero_points.empty()) w.zero_points = Bytes::CopyOf(first.zero_points.data(), first.zero_points.size());
     ws.push_back(std::move(w));
   }
-  SetNumThreads(static_cast<int>(state.range(1)));
-  SetActivationInt8(state.range(2) != 0);
-  hwy::SetSupportedTargetsForTest(state.range(3) != 0 ? HWY_AVX2 : 0);
   const std::vector<float> x = RandomActivations(kCols, 2);
   std::vector<float> y(kRows);
   size_t i = 0;

@@ -272,7 +272,7 @@ LLMC_X86_TARGET inline __m512i BroadcastDword(const int8_t* p) {
 
 LLMC_X86_TARGET void TileRows(const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1) {
   const RowLayout l(*a.w);
-  const int64_t vectors = l.row_bytes / 4, blocks = vectors / 2;
+  const int64_t blocks = l.row_bytes / 8;  // 8 code bytes of 2 bits per row: vectors 2b and 2b + 1
   const int log2 = l.log2_subgroups_per_group;
   const int64_t tile_bytes = kTileRows * l.row_bytes;
   for (int64_t r = r0; r < r1; r += kTileRows) {  // r0 and r1 are whole tiles: rows % 16 == 0
@@ -280,27 +280,32 @@ LLMC_X86_TARGET void TileRows(const MatMulArgs& a, const Activations& xa, int64_
     const uint16_t* scales = l.scales + r * l.groups;
     const uint8_t* zeros = l.zeros != nullptr ? l.zeros + r * l.groups : nullptr;
     const bool prefetch_next = r + kTileRows < r1;
-    __m512 total = _mm512_setzero_ps(), group_sum = _mm512_setzero_ps();
-    for (int64_t b = 0; b < blocks; ++b) {
-      __m512i even = _mm512_setzero_si512(), odd4 = _mm512_setzero_si512();
-      for (int64_t j = 2 * b; j < 2 * b + 2; ++j) {
-        if (prefetch_next) _mm_prefetch(reinterpret_cast<const char*>(p + tile_bytes + j * 64), _MM_HINT_T0);
-        const int8_t* x = xa.bytes.data() + (j / 16) * 256 + 4 * (j % 16);
-        const __m512i xv[4] = {BroadcastDword(x), BroadcastDword(x + 64), BroadcastDword(x + 128), BroadcastDword(x + 192)};
-        AddTwoBitDots(_mm512_loadu_si512(p + j * 64), xv, even, odd4);
+    __m512 total = _mm512_setzero_ps();
+    for (int64_t g = 0, b = 0; g < l.groups; ++g) {
+      __m512 group_sum = _mm512_setzero_ps();
+      for (const int64_t end = std::min(blocks, (g + 1) << log2); b < end; ++b) {
+        const uint8_t* v = p + b * 128;
+        if (prefetch_next) {
+          _mm_prefetch(reinterpret_cast<const char*>(v + tile_bytes), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(v + tile_bytes + 64), _MM_HINT_T0);
+        }
+        // Vectors 2b and 2b + 1 lie in activation chunk b / 8, at dwords 2b % 16 and the next.
+        const int8_t* x = xa.bytes.data() + (b / 8) * 256 + 8 * (b % 8);
+        __m512i even = _mm512_setzero_si512(), odd4 = _mm512_setzero_si512();
+        const __m512i x0[4] = {BroadcastDword(x), BroadcastDword(x + 64), BroadcastDword(x + 128), BroadcastDword(x + 192)};
+        AddTwoBitDots(_mm512_loadu_si512(v), x0, even, odd4);
+        const __m512i x1[4] = {BroadcastDword(x + 4), BroadcastDword(x + 68), BroadcastDword(x + 132),
+                               BroadcastDword(x + 196)};
+        AddTwoBitDots(_mm512_loadu_si512(v + 64), x1, even, odd4);
+        const __m512i dot = _mm512_add_epi32(even, _mm512_srai_epi32(odd4, 2));
+        group_sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(a.xq_block_scales[b]), group_sum);
       }
-      const __m512i dot = _mm512_add_epi32(even, _mm512_srai_epi32(odd4, 2));
-      group_sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(a.xq_block_scales[b]), group_sum);
-      const int64_t g = b >> log2;
-      if (b + 1 == blocks || ((b + 1) >> log2) != g) {
-        const __m512 s = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + g * kTileRows)));
-        const __m512 z = zeros != nullptr ? _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
-                                                _mm_loadu_si128(reinterpret_cast<const __m128i*>(zeros + g * kTileRows))))
-                                          : _mm512_set1_ps(l.fixed_zero);
-        total = _mm512_fmadd_ps(group_sum, s, total);
-        total = _mm512_fnmadd_ps(_mm512_mul_ps(s, z), _mm512_set1_ps(a.xq_group_sums[g]), total);
-        group_sum = _mm512_setzero_ps();
-      }
+      const __m512 s = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + g * kTileRows)));
+      const __m512 z = zeros != nullptr ? _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(zeros + g * kTileRows))))
+                                        : _mm512_set1_ps(l.fixed_zero);
+      total = _mm512_fmadd_ps(group_sum, s, total);
+      total = _mm512_fnmadd_ps(_mm512_mul_ps(s, z), _mm512_set1_ps(a.xq_group_sums[g]), total);
     }
     _mm512_storeu_ps(a.y + r, total);
   }
