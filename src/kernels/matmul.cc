@@ -129,12 +129,17 @@ struct GemvJob {
 
   void Rows(int64_t r0, int64_t r1) const {
     if (a.w->order == CodeOrder::kTiles16 && isa != kernels::x86::Isa::kAvx512Vnni) return RowsInRowOrder(r0, r1);
+    RowsOf(a, r0, r1);
+  }
+
+ private:
+  void RowsOf(const kernels::MatMulArgs& args, int64_t r0, int64_t r1) const {
     if (isa != kernels::x86::Isa::kNone) {
-      kernels::x86::GemvRows(isa, a, *xa, r0, r1);
+      kernels::x86::GemvRows(isa, args, *xa, r0, r1);
     } else if (int8) {
-      kernels::GemvRowsInt8(a, r0, r1);
+      kernels::GemvRowsInt8(args, r0, r1);
     } else {
-      kernels::GemvRows(a, r0, r1);
+      kernels::GemvRows(args, r0, r1);
     }
   }
 
@@ -147,11 +152,11 @@ struct GemvJob {
     for (int64_t b = r0; b < r1; b += kGemvRowBlock) {
       const int64_t n = std::min(kGemvRowBlock, r1 - b);
       const WeightTensor rows = RowOrderCopy(*a.w, b, b + n, storage);
-      GemvJob part = *this;
-      part.a.w = &rows;
-      part.a.rows = n;
-      part.a.y = a.y + b;
-      part.Rows(0, n);
+      kernels::MatMulArgs part = a;
+      part.w = &rows;
+      part.rows = n;
+      part.y = a.y + b;
+      RowsOf(part, 0, n);
     }
   }
 };
