@@ -4,8 +4,8 @@
 // BM_Gemv*      one matrix, warm in cache after the first call (L2/L3-bound for the small ones).
 // Single-thread runs report bytes per CPU second of the timing thread (robust when other jobs share
 // the cores); two-thread runs report bytes per wall-clock second.
-// BM_GemvStream a 256 MiB rotation of [1536, 576] matrices: every call reads DRAM, as decoding a
-//               model larger than the L3 does. The honest comparison with memory bandwidth.
+// BM_GemvStream a 256 MiB rotation of [1536, 576] matrices on huge pages: every call reads DRAM, as
+//               decoding a model larger than the L3 does. The honest comparison with memory bandwidth.
 //               "weights/s" compares types directly (decode tokens/s is proportional to it).
 // x-int8 runs (int8 activations, one scale per 32 columns: the decode default) of 2/4/8-bit codes on
 // x86 use the byte-dot-product kernels (gemv_x86_*.cc): AVX-512 VNNI where the CPU has it, AVX2 when
@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "../tests/kernels_test_weights.h"
+#include "core/huge_pages.h"
 #include "hwy/targets.h"
 #include "llmc/kernels.h"
 
@@ -92,14 +93,10 @@ void BM_GemvStream(benchmark::State& state) {
   hwy::SetSupportedTargetsForTest(state.range(3) != 0 ? HWY_AVX2 : 0);
   const WeightTensor first = PrepareForMatMul(RandomWeight(TypeCase(state.range(0)), kRows, kCols, 1));
   // Copies share nothing, so each call misses the caches; random content does not matter for speed.
+  // They lie on huge pages, as a loaded model's weights do (and as BM_MemoryRead's array does).
+  WeightArena arena;
   std::vector<WeightTensor> ws;
-  for (size_t bytes = 0; bytes < kWorkingSet; bytes += WeightBytes(first)) {
-    WeightTensor w = first;
-    w.data = Bytes::CopyOf(first.data.data(), first.data.size());
-    w.scales = Bytes::CopyOf(first.scales.data(), first.scales.size());
-    if (!first.zero_points.empty()) w.zero_points = Bytes::CopyOf(first.zero_points.data(), first.zero_points.size());
-    ws.push_back(std::move(w));
-  }
+  for (size_t bytes = 0; bytes < kWorkingSet; bytes += WeightBytes(first)) ws.push_back(arena.Place(first));
   const std::vector<float> x = RandomActivations(kCols, 2);
   std::vector<float> y(kRows);
   size_t i = 0;

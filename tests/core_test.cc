@@ -1,8 +1,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <numeric>
+#include <vector>
 
+#include "core/huge_pages.h"
 #include "llmc/dtype.h"
 #include "llmc/file.h"
 #include "llmc/model_config.h"
@@ -69,6 +73,80 @@ TEST(TensorTest, QuantizedByteCountsFollowShapeAndGroups) {
   EXPECT_TRUE(t.Validate().ok());
   t.quant.bits = 3;
   EXPECT_EQ(t.row_bytes(), 65);  // 516 bits
+}
+
+TEST(HugePageBufferTest, ZeroedWritableAndOnAHugePageBoundary) {
+  const HugePageBuffer buffer(3 * kHugePageBytes + 5);
+  ASSERT_NE(buffer.data(), nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(buffer.data()) % kHugePageBytes, 0u);
+  EXPECT_EQ(buffer.size(), 4 * kHugePageBytes);  // whole huge pages
+  for (size_t i = 0; i < buffer.size(); i += 4093) EXPECT_EQ(buffer.data()[i], 0) << i;
+  std::memset(buffer.data(), 0xAB, buffer.size());
+  EXPECT_EQ(buffer.data()[buffer.size() - 1], 0xAB);
+  const HugePageBuffer none(0);
+  EXPECT_EQ(none.data(), nullptr);
+  EXPECT_EQ(none.size(), 0u);
+}
+
+Bytes Sequence(size_t n, uint8_t first) {
+  std::vector<uint8_t> v(n);
+  std::iota(v.begin(), v.end(), first);
+  return Bytes::Own(std::move(v));
+}
+
+bool SameBytes(const Bytes& a, const Bytes& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+TEST(WeightArenaTest, CopiesAreAlignedEqualAndOutliveTheArena) {
+  const Bytes small_a = Sequence(1000, 1), small_b = Sequence(77, 9), large = Sequence(size_t{20} << 20, 3);
+  Bytes copies[3];
+  {
+    WeightArena arena;
+    copies[0] = arena.Copy(small_a);
+    copies[1] = arena.Copy(small_b);
+    copies[2] = arena.Copy(large);  // over half a chunk: a mapping of its own
+    EXPECT_TRUE(arena.Copy(Bytes()).empty());
+  }
+  const Bytes* sources[] = {&small_a, &small_b, &large};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NE(copies[i].data(), sources[i]->data()) << i;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(copies[i].data()) % 64, 0u) << i;
+    EXPECT_TRUE(SameBytes(copies[i], *sources[i])) << i;
+  }
+  // The small copies share a chunk, one after the other; the large one starts a huge page.
+  EXPECT_EQ(copies[1].data(), copies[0].data() + 1024);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(copies[2].data()) % kHugePageBytes, 0u);
+}
+
+TEST(WeightArenaTest, ChunksFillBeforeANewOneStarts) {
+  WeightArena arena;
+  const Bytes piece = Sequence(size_t{15} << 20, 0);  // just under half a chunk of 32 MB
+  const Bytes first = arena.Copy(piece), second = arena.Copy(piece), third = arena.Copy(piece);
+  EXPECT_EQ(second.data(), first.data() + piece.size());  // 15 MB is a multiple of 64: no padding
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(third.data()) % kHugePageBytes, 0u);  // 45 MB would not fit
+  EXPECT_TRUE(SameBytes(third, piece));
+}
+
+TEST(WeightArenaTest, PlaceCopiesCodesScalesAndZeros) {
+  WeightTensor t;
+  t.name = "w";
+  t.shape = {2, 64};
+  t.encoding = Encoding::kQuantized;
+  t.quant = {4, 32, QuantGrid::kAsymmetric};
+  t.data = Sequence(2 * 32, 0);
+  t.scales = Bytes::Own(std::vector<uint8_t>(2 * 2 * 2, 0x3c));
+  t.zero_points = Sequence(4, 5);
+  ASSERT_TRUE(t.Validate().ok());
+  WeightArena arena;
+  const WeightTensor placed = arena.Place(t);
+  EXPECT_TRUE(placed.Validate().ok());
+  EXPECT_EQ(placed.name, t.name);
+  EXPECT_EQ(placed.shape, t.shape);
+  for (auto [a, b] : {std::pair{&placed.data, &t.data}, {&placed.scales, &t.scales}, {&placed.zero_points, &t.zero_points}}) {
+    EXPECT_NE(a->data(), b->data());
+    EXPECT_TRUE(SameBytes(*a, *b));
+  }
 }
 
 TEST(ModelConfigTest, JsonRoundTripAndValidation) {

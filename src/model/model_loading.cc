@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/huge_pages.h"
 #include "llmc/kernels.h"
 #include "llmc/quant.h"
 #include "model/transformer.h"
@@ -88,6 +89,7 @@ Result<std::unique_ptr<Model>> LoadAndBuild(const ModelConfig& config, const nlo
   std::vector<std::string> names = RequiredTensorNames(config);
   if (!config.tie_word_embeddings && has(kLmHead)) names.emplace_back(kLmHead);
   std::unordered_map<std::string, WeightTensor> tensors;
+  WeightArena arena;
   for (const std::string& name : names) {
     if (!has(name)) {
       return Status::NotFound("{}: tensor '{}' not found (a {} model with {} layers needs it)", origin, name,
@@ -98,8 +100,8 @@ Result<std::unique_ptr<Model>> LoadAndBuild(const ModelConfig& config, const nlo
     LLMC_RETURN_IF_ERROR(loaded->Validate().WithContext(origin));
     // In the model's form as it arrives (Build leaves it so), so that only one tensor is ever held
     // in both forms: widening all the 3-bit tensors after loading them would add their stored
-    // bytes to the peak memory.
-    tensors.emplace(name, RuntimeForm(std::move(loaded).value()));
+    // bytes to the peak memory. Then onto huge pages, which decode streams faster.
+    tensors.emplace(name, arena.Place(RuntimeForm(std::move(loaded).value())));
   }
   auto model = Build(config, tokenizer, std::move(tensors));
   if (!model.ok()) return model.status().WithContext(origin);

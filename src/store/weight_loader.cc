@@ -132,14 +132,6 @@ class ParquetWeightLoader final : public WeightLoaderV2 {
   bool Has(const std::string& name) const override { return row_group_.count(name) != 0; }
 
   Result<WeightTensor> Load(const std::string& name) override {
-    // The pool keeps the memory of freed buffers for reuse, but a model turns many tensors into its
-    // own form (PrepareForMatMul) and drops the loaded buffers as it goes: their memory goes back
-    // every few MB loaded, or it would stay in the peak memory beside the model's copies (about a
-    // quarter of a 2-bit store). Each release costs about 0.25 ms, so not after every tensor.
-    if (unreleased_bytes_.load() >= kReleaseEveryBytes) {
-      unreleased_bytes_ = 0;
-      arrow::default_memory_pool()->ReleaseUnused();
-    }
     const auto it = row_group_.find(name);
     if (it == row_group_.end()) {
       return Status::NotFound("{}: no tensor named '{}' ({} tensors in the store)", path_, name, infos_.size());
@@ -157,7 +149,17 @@ class ParquetWeightLoader final : public WeightLoaderV2 {
       return Status::Corrupt("{}: tensor '{}': checksum mismatch (stored {:08x}, computed {:08x})", path_, name,
                              rows.checksum(0), computed);
     }
-    unreleased_bytes_ += static_cast<int64_t>(t.data.size() + t.scales.size() + t.zero_points.size());
+    // The pool keeps the memory of freed buffers for reuse, but a model copies every tensor into its
+    // own memory (huge pages, PrepareForMatMul) and drops the loaded buffers as it goes: their memory
+    // goes back every few MB loaded, or it would stay in the peak memory beside the model's copies
+    // (about a quarter of a 2-bit store). Released here, before the caller copies, so that the read's
+    // own buffers (as large as the tensor) are gone by then. Each release costs about 0.25 ms, so not
+    // after every tensor.
+    if ((unreleased_bytes_ += static_cast<int64_t>(t.data.size() + t.scales.size() + t.zero_points.size())) >=
+        kReleaseEveryBytes) {
+      unreleased_bytes_ = 0;
+      arrow::default_memory_pool()->ReleaseUnused();
+    }
     return t;
   }
 

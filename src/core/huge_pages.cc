@@ -1,0 +1,64 @@
+#include "core/huge_pages.h"
+
+#include <sys/mman.h>
+
+#include <cstring>
+
+namespace llmc {
+namespace {
+
+size_t RoundUp(size_t n, size_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+
+}  // namespace
+
+HugePageBuffer::HugePageBuffer(size_t bytes) {
+  if (bytes == 0) return;
+  // Mapped with one huge page of slack, so that a 2 MB boundary lies inside.
+  const size_t size = RoundUp(bytes, kHugePageBytes);
+  void* p = mmap(nullptr, size + kHugePageBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return;
+  mapping_ = p;
+  mapped_ = size + kHugePageBytes;
+  data_ = reinterpret_cast<uint8_t*>(RoundUp(reinterpret_cast<uintptr_t>(p), kHugePageBytes));
+  size_ = size;
+#ifdef MADV_HUGEPAGE
+  // Advice only: a kernel without transparent huge pages refuses it and the memory stays usable.
+  madvise(data_, size_, MADV_HUGEPAGE);
+#endif
+}
+
+HugePageBuffer::~HugePageBuffer() {
+  if (mapping_ != nullptr) munmap(mapping_, mapped_);
+}
+
+Bytes WeightArena::Copy(const Bytes& b) {
+  constexpr size_t kAlign = 64;
+  if (b.empty()) return b;
+  std::shared_ptr<HugePageBuffer> buffer;
+  size_t offset = 0;
+  if (b.size() > kChunkBytes / 2) {
+    buffer = std::make_shared<HugePageBuffer>(b.size());
+  } else {
+    used_ = RoundUp(used_, kAlign);
+    if (chunk_ == nullptr || chunk_->data() == nullptr || used_ + b.size() > chunk_->size()) {
+      chunk_ = std::make_shared<HugePageBuffer>(kChunkBytes);
+      used_ = 0;
+    }
+    buffer = chunk_;
+    offset = used_;
+    used_ += b.size();
+  }
+  if (buffer->data() == nullptr) return b;
+  uint8_t* p = buffer->data() + offset;
+  std::memcpy(p, b.data(), b.size());
+  return {std::move(buffer), p, b.size()};
+}
+
+WeightTensor WeightArena::Place(WeightTensor t) {
+  t.data = Copy(t.data);
+  t.scales = Copy(t.scales);
+  t.zero_points = Copy(t.zero_points);
+  return t;
+}
+
+}  // namespace llmc
