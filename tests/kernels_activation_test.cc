@@ -1,4 +1,4 @@
-// SwiGlu, MaskedSoftmax, WeightedRowSum and DotRows (float and half rows), LogSumExp and ArgMax (the
+// SwiGlu, MaskedSoftmax, PartialSoftmax, WeightedRowSum and DotRows (float and half rows), LogSumExp and ArgMax (the
 // element kernels of the MLP, attention, the sensitivity KL and greedy decoding) against
 // double-precision references, on every Highway target this CPU runs, for lengths that leave a
 // partial vector, with extreme gates, masked ends and strided rows.
@@ -88,6 +88,45 @@ TEST(MaskedSoftmaxTest, MatchesDoubleReferenceAndZeroesTheMaskedEnds) {
         sum += row[j];
       }
       EXPECT_NEAR(sum, 1.0, 1e-5);
+    }
+  }
+}
+
+TEST(PartialSoftmaxTest, GivesTheExpsMaxAndSumAndMergesIntoTheWholeSoftmax) {
+  for (const int64_t width : {1, 2, 5, 33, 512}) {
+    std::vector<float> scores = RandomActivations(width, 6);
+    for (float& s : scores) s *= 30.0f;
+    const float scale = 0.125f;
+    for (int64_t target : TestedTargets()) {
+      SCOPED_TRACE(std::string(hwy::TargetName(target)) + " width " + std::to_string(width));
+      hwy::SetSupportedTargetsForTest(target);
+      std::vector<float> whole = scores;
+      MaskedSoftmax(whole.data(), 0, width - 1, width, scale);
+      // The same row in two parts (the first empty when width is 1), as decode attention splits it.
+      std::vector<float> parts = scores;
+      const int64_t split = width / 2;
+      const SoftmaxPart a = PartialSoftmax(parts.data(), split, scale);
+      const SoftmaxPart b = PartialSoftmax(parts.data() + split, width - split, scale);
+      std::vector<float> alone = scores;
+      const SoftmaxPart all = PartialSoftmax(alone.data(), width, scale);
+      hwy::SetSupportedTargetsForTest(0);
+      if (split == 0) {
+        EXPECT_EQ(a.max, -std::numeric_limits<float>::infinity());
+        EXPECT_EQ(a.sum, 0.0f);
+      }
+      // Unsplit, it is MaskedSoftmax before the scaling by 1 / sum, bit for bit.
+      for (int64_t j = 0; j < width; ++j) ASSERT_EQ(alone[j] * (1.0f / all.sum), whole[j]) << j;
+      const float m = std::max(a.max, b.max);
+      const float wa = split == 0 ? 0.0f : std::exp(a.max - m), wb = std::exp(b.max - m);
+      const float total = wa * a.sum + wb * b.sum;
+      for (int64_t j = 0; j < width; ++j) {
+        const float merged = (j < split ? wa : wb) * parts[j] / total;
+        ASSERT_NEAR(merged, whole[j], 4e-6 * whole[j] + 1e-12) << j;
+        if (j < split) {
+          ASSERT_LE(scores[j] * scale, a.max);
+        }
+        ASSERT_LE(parts[j], 1.0f) << "every exp is at most e^0";
+      }
     }
   }
 }

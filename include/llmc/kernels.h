@@ -80,6 +80,16 @@ void SwiGlu(float* gate, const float* up, int64_t n);
 // of the row's `width` entries become 0, so masked keys add nothing in a value product.
 void MaskedSoftmax(float* row, int64_t first, int64_t last, int64_t width, float scale);
 
+// One part of a softmax taken over several ranges of a row (decode attention splits the keys):
+// row[i] ← e^(scale · row[i] − max) for i < n, in place, with max = the largest scale · row[i]
+// (-inf when n == 0). A softmax over the parts is e^(max_p − M) / sum_q e^(max_q − M) sum_q times
+// each part's values, M the largest max. MaskedSoftmax is this times 1 / sum, bit for bit.
+struct SoftmaxPart {
+  float max;
+  float sum;  // of the exps
+};
+SoftmaxPart PartialSoftmax(float* row, int64_t n, float scale);
+
 // log sum_i exp(x[i]) for n >= 1 (max subtracted first, vectorized exp, the sum in double): the
 // normalizer of a row of logits.
 double LogSumExp(const float* x, int64_t n);

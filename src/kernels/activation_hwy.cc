@@ -81,24 +81,30 @@ void SwiGluImpl(float* gate, const float* up, int64_t n) {
   }
 }
 
+SoftmaxPart PartialSoftmaxImpl(float* row, int64_t n, float scale) {
+  const DF df;
+  const auto vscale = hn::Set(df, scale);
+  auto vmax = hn::Set(df, -std::numeric_limits<float>::infinity());
+  ForEachVector(row, n, -std::numeric_limits<float>::infinity(), [&](float* p) HWY_ATTR {
+    vmax = hn::Max(vmax, hn::Mul(hn::LoadU(df, p), vscale));
+  });
+  const float max = hn::GetLane(hn::MaxOfLanes(df, vmax));
+  const auto vmax_all = hn::Set(df, max);
+  auto vsum = hn::Zero(df);
+  // Padding scores -inf: e^(-inf) = 0 adds nothing to the sum.
+  ForEachVector(row, n, -std::numeric_limits<float>::infinity(), [&](float* p) HWY_ATTR {
+    const auto e = hn::Exp(df, hn::Sub(hn::Mul(hn::LoadU(df, p), vscale), vmax_all));
+    vsum = hn::Add(vsum, e);
+    hn::StoreU(e, df, p);
+  });
+  return {max, hn::GetLane(hn::SumOfLanes(df, vsum))};
+}
+
 void MaskedSoftmaxImpl(float* row, int64_t first, int64_t last, int64_t width, float scale) {
   const DF df;
   float* live = row + first;
   const int64_t n = last - first + 1;
-  const auto vscale = hn::Set(df, scale);
-  auto vmax = hn::Set(df, -std::numeric_limits<float>::infinity());
-  ForEachVector(live, n, -std::numeric_limits<float>::infinity(), [&](float* p) HWY_ATTR {
-    vmax = hn::Max(vmax, hn::Mul(hn::LoadU(df, p), vscale));
-  });
-  const auto max = hn::Set(df, hn::GetLane(hn::MaxOfLanes(df, vmax)));
-  auto vsum = hn::Zero(df);
-  // Padding scores -inf: e^(-inf) = 0 adds nothing to the sum.
-  ForEachVector(live, n, -std::numeric_limits<float>::infinity(), [&](float* p) HWY_ATTR {
-    const auto e = hn::Exp(df, hn::Sub(hn::Mul(hn::LoadU(df, p), vscale), max));
-    vsum = hn::Add(vsum, e);
-    hn::StoreU(e, df, p);
-  });
-  const auto inv = hn::Set(df, 1.0f / hn::GetLane(hn::SumOfLanes(df, vsum)));
+  const auto inv = hn::Set(df, 1.0f / PartialSoftmaxImpl(live, n, scale).sum);
   ForEachVector(live, n, 0.0f, [&](float* p) HWY_ATTR { hn::StoreU(hn::Mul(hn::LoadU(df, p), inv), df, p); });
   std::fill(row, row + first, 0.0f);
   std::fill(row + last + 1, row + width, 0.0f);
@@ -149,6 +155,7 @@ HWY_AFTER_NAMESPACE();
 namespace llmc {
 namespace kernels {
 HWY_EXPORT(SwiGluImpl);
+HWY_EXPORT(PartialSoftmaxImpl);
 HWY_EXPORT(MaskedSoftmaxImpl);
 HWY_EXPORT(LogSumExpImpl);
 HWY_EXPORT(ArgMaxImpl);
@@ -158,6 +165,10 @@ void SwiGlu(float* gate, const float* up, int64_t n) { HWY_DYNAMIC_DISPATCH(kern
 
 void MaskedSoftmax(float* row, int64_t first, int64_t last, int64_t width, float scale) {
   HWY_DYNAMIC_DISPATCH(kernels::MaskedSoftmaxImpl)(row, first, last, width, scale);
+}
+
+SoftmaxPart PartialSoftmax(float* row, int64_t n, float scale) {
+  return HWY_DYNAMIC_DISPATCH(kernels::PartialSoftmaxImpl)(row, n, scale);
 }
 
 double LogSumExp(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(kernels::LogSumExpImpl)(x, n); }

@@ -2,6 +2,7 @@
 // and a pre-norm SwiGLU MLP, each added back onto the residual stream.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "llmc/kernels.h"
@@ -118,15 +119,16 @@ void AttendPrefill(const AttentionShape& s, const float* q, int64_t n_tokens, co
   }
 }
 
-// Attention of one new query (decode): each head's scores against the visible keys (DotRows,
-// contiguous in the head-major cache), the softmax as in prefill, and the head's output a weighted
-// sum of the cached value rows (no transposed copy of the cache per token). The query heads of one
-// key-value head go together, so each cached row is read once for all of them. The score and value
-// products go in halves of the keys and of the output columns, so threads get equal shares (whole
-// heads left one of two threads idle for a ninth of SmolLM2's attention); the halves are fixed, so
-// results do not depend on threads. Where there are fewer (KV head, half) items than threads (few KV
-// heads, many threads) a KV head's query heads go in several runs: a query's result does not depend
-// on which others share its run. T: float, or uint16_t for a half cache (the kernels widen it).
+// Attention of one new query (decode), split over the keys as flash-decoding does: each item takes
+// one range of the visible keys for the query heads of one key-value head (GQA: each cached row is
+// read once for all of them), and computes their scores (DotRows, contiguous in the head-major
+// cache), the softmax of that range (PartialSoftmax) and the value sum it weights (WeightedRowSum),
+// reading the same rows of keys and values. The parts are merged at the end with the softmax
+// correction. Items are independent: one parallel loop, no barrier between the three steps. The
+// ranges are fixed halves, so results do not depend on the thread count. Where there are fewer
+// (KV head, half) items than threads (few KV heads, many threads) a KV head's query heads go in
+// several runs: a query's result does not depend on which others share its run. T: float, or
+// uint16_t for a half cache (the kernels widen it).
 template <class T>
 void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, const T* keys, const T* values,
                   float* out) {
@@ -139,7 +141,7 @@ void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, con
   const int64_t group = s.heads / s.kv_heads;  // query heads kv_head * group + i share the kv head
   const int64_t runs = std::min(group, (NumThreads() + s.kv_heads * kParts - 1) / (s.kv_heads * kParts));
   struct Item {
-    int64_t kv_head, part, head, heads;  // query heads [head, head + heads) of kv_head, half `part`
+    int64_t kv_head, part, head, heads;  // query heads [head, head + heads) of kv_head, key range `part`
   };
   const auto item_at = [&](int64_t i) {
     const int64_t kv_head = i / (kParts * runs), part = i / runs % kParts, run = i % runs;
@@ -148,24 +150,36 @@ void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, con
   };
   const int64_t items = s.kv_heads * kParts * runs;
   const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
-  std::vector<float> scores(static_cast<size_t>(s.heads * visible));
-#pragma omp parallel num_threads(NumThreads()) if (s.heads * visible * d > kMinParallelWork)
-  {
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < items; ++i) {
-      const Item it = item_at(i);
-      const int64_t k0 = visible * it.part / kParts, k1 = visible * (it.part + 1) / kParts;
-      DotRows(q + it.head * d, it.heads, keys + kv.At(it.kv_head, first + k0, d), d, k1 - k0, d,
-              scores.data() + it.head * visible + k0, visible);
+  // Per part and query head: the exps of its key range, its softmax part and its unnormalised output.
+  std::vector<float> exps(static_cast<size_t>(s.heads * visible));
+  std::vector<SoftmaxPart> softmax(static_cast<size_t>(kParts * s.heads));
+  std::vector<float> partial(static_cast<size_t>(kParts * s.heads * d));
+  ForEach(items, s.heads * visible * d > kMinParallelWork, [&](int64_t i) {
+    const Item it = item_at(i);
+    const int64_t k0 = visible * it.part / kParts, k1 = visible * (it.part + 1) / kParts;
+    float* e = exps.data() + it.head * visible + k0;
+    DotRows(q + it.head * d, it.heads, keys + kv.At(it.kv_head, first + k0, d), d, k1 - k0, d, e, visible);
+    for (int64_t h = 0; h < it.heads; ++h) {
+      softmax[static_cast<size_t>(it.part * s.heads + it.head + h)] = PartialSoftmax(e + h * visible, k1 - k0, scale);
     }
-#pragma omp for schedule(static)
-    for (int64_t h = 0; h < s.heads; ++h) MaskedSoftmax(scores.data() + h * visible, 0, visible - 1, visible, scale);
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < items; ++i) {
-      const Item it = item_at(i);
-      const int64_t c0 = d * it.part / kParts, c1 = d * (it.part + 1) / kParts;
-      WeightedRowSum(scores.data() + it.head * visible, visible, it.heads, values + kv.At(it.kv_head, first, d) + c0, d,
-                     visible, c1 - c0, out + it.head * d + c0, d);
+    WeightedRowSum(e, visible, it.heads, values + kv.At(it.kv_head, first + k0, d), d, k1 - k0, d,
+                   partial.data() + (it.part * s.heads + it.head) * d, d);
+  });
+  for (int64_t h = 0; h < s.heads; ++h) {
+    float max = -std::numeric_limits<float>::infinity();
+    for (int64_t p = 0; p < kParts; ++p) max = std::max(max, softmax[static_cast<size_t>(p * s.heads + h)].max);
+    float weights[kParts];
+    float total = 0.0f;
+    for (int64_t p = 0; p < kParts; ++p) {
+      const SoftmaxPart& part = softmax[static_cast<size_t>(p * s.heads + h)];
+      // An empty range (one visible key: the first half has none) weighs nothing.
+      weights[p] = part.max == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(part.max - max);
+      total += weights[p] * part.sum;
+    }
+    for (int64_t c = 0; c < d; ++c) {
+      float acc = 0.0f;
+      for (int64_t p = 0; p < kParts; ++p) acc += weights[p] * partial[static_cast<size_t>((p * s.heads + h) * d + c)];
+      out[h * d + c] = acc / total;
     }
   }
 }
