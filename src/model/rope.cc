@@ -1,5 +1,6 @@
 #include "model/rope.h"
 
+#include <atomic>
 #include <cmath>
 #include <numbers>
 
@@ -19,9 +20,14 @@ float Llama3Frequency(float inv_freq, const RopeScaling& s) {
   return static_cast<float>((1.0 - smooth) * inv_freq / s.factor + smooth * inv_freq);
 }
 
+uint64_t NextTableId() {
+  static std::atomic<uint64_t> last{0};
+  return ++last;
+}
+
 }  // namespace
 
-RopeTable::RopeTable(const ModelConfig& config) : head_dim_(config.head_dim) {
+RopeTable::RopeTable(const ModelConfig& config) : id_(NextTableId()), head_dim_(config.head_dim) {
   const int64_t half = head_dim_ / 2;
   inv_freq_.resize(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
@@ -33,16 +39,28 @@ RopeTable::RopeTable(const ModelConfig& config) : head_dim_(config.head_dim) {
   }
 }
 
+const RopeTable::Angles& RopeTable::AnglesAt(int64_t pos) const {
+  thread_local Angles angles;
+  if (angles.table == id_ && angles.pos == pos) return angles;
+  const size_t half = inv_freq_.size();
+  angles.cos.resize(half);
+  angles.sin.resize(half);
+  for (size_t i = 0; i < half; ++i) {
+    // The angle is a float32 product, as in transformers, so long positions round the same way.
+    const float angle = inv_freq_[i] * static_cast<float>(pos);
+    angles.cos[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+    angles.sin[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+  }
+  angles.table = id_;
+  angles.pos = pos;
+  return angles;
+}
+
 void RopeTable::Apply(float* q, int64_t n_q, float* k, int64_t n_k, int64_t pos) const {
   const int64_t half = head_dim_ / 2;
-  std::vector<float> cos_t(static_cast<size_t>(half));
-  std::vector<float> sin_t(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; ++i) {
-    // The angle is a float32 product, as in transformers, so long positions round the same way.
-    const float angle = inv_freq_[static_cast<size_t>(i)] * static_cast<float>(pos);
-    cos_t[static_cast<size_t>(i)] = static_cast<float>(std::cos(static_cast<double>(angle)));
-    sin_t[static_cast<size_t>(i)] = static_cast<float>(std::sin(static_cast<double>(angle)));
-  }
+  const Angles& angles = AnglesAt(pos);
+  const std::vector<float>& cos_t = angles.cos;
+  const std::vector<float>& sin_t = angles.sin;
   for (int64_t h = 0; h < n_q + n_k; ++h) {
     float* x = h < n_q ? q + h * head_dim_ : k + (h - n_q) * head_dim_;
     for (int64_t i = 0; i < half; ++i) {
