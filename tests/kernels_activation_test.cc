@@ -1,4 +1,4 @@
-// SwiGlu, MaskedSoftmax, PartialSoftmax, WeightedRowSum and DotRows (float and half rows), LogSumExp and ArgMax (the
+// SwiGlu, FloatsToHalves, MaskedSoftmax, PartialSoftmax, WeightedRowSum and DotRows (float and half rows), LogSumExp and ArgMax (the
 // element kernels of the MLP, attention, the sensitivity KL and greedy decoding) against
 // double-precision references, on every Highway target this CPU runs, for lengths that leave a
 // partial vector, with extreme gates, masked ends and strided rows.
@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -88,6 +89,39 @@ TEST(MaskedSoftmaxTest, MatchesDoubleReferenceAndZeroesTheMaskedEnds) {
         sum += row[j];
       }
       EXPECT_NEAR(sum, 1.0, 1e-5);
+    }
+  }
+}
+
+TEST(FloatsToHalvesTest, EqualsFloatToHalfOnEveryTarget) {
+  // Every rounding case: ties, subnormals, the largest half and past it, infinities, zeros, NaN.
+  std::vector<float> x = RandomActivations(300, 8);
+  for (float& v : x) v *= 1000.0f;
+  for (float v : {0.0f, -0.0f, 1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 65504.0f, 65520.0f, 1e6f, -1e6f, 6e-8f, 3e-8f,
+                  2.9e-8f, 1e-5f, -1e-5f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                  std::numeric_limits<float>::quiet_NaN()}) {
+    x.push_back(v);
+  }
+  for (uint32_t bits = 0x33000000u; bits < 0x38800000u; bits += 0x1357u) {  // the subnormal range
+    float v;
+    std::memcpy(&v, &bits, sizeof(v));
+    x.push_back(v);
+  }
+  for (int64_t n : {int64_t{1}, int64_t{17}, static_cast<int64_t>(x.size())}) {
+    for (int64_t target : TestedTargets()) {
+      SCOPED_TRACE(std::string(hwy::TargetName(target)) + " n " + std::to_string(n));
+      hwy::SetSupportedTargetsForTest(target);
+      std::vector<uint16_t> halves(static_cast<size_t>(n) + 1, 0xBEEF);
+      FloatsToHalves(x.data(), n, halves.data());
+      hwy::SetSupportedTargetsForTest(0);
+      for (int64_t i = 0; i < n; ++i) {
+        if (std::isnan(x[i])) {
+          ASSERT_TRUE(std::isnan(HalfToFloat(halves[i]))) << i;
+        } else {
+          ASSERT_EQ(halves[i], FloatToHalf(x[i])) << i << ": " << x[i];
+        }
+      }
+      EXPECT_EQ(halves[n], 0xBEEF) << "nothing written past n";
     }
   }
 }

@@ -80,6 +80,11 @@ void SwiGlu(float* gate, const float* up, int64_t n);
 // of the row's `width` entries become 0, so masked keys add nothing in a value product.
 void MaskedSoftmax(float* row, int64_t first, int64_t last, int64_t width, float scale);
 
+// halves[i] = x[i] as IEEE binary16 (its bits), rounded to nearest even, for i < n: FloatToHalf's
+// result for every value but NaN, which stays a NaN; vectorized (the half KV cache stores each new
+// key and value this way).
+void FloatsToHalves(const float* x, int64_t n, uint16_t* halves);
+
 // One part of a softmax taken over several ranges of a row (decode attention splits the keys):
 // row[i] ← e^(scale · row[i] − max) for i < n, in place, with max = the largest scale · row[i]
 // (-inf when n == 0). A softmax over the parts is e^(max_p − M) / sum_q e^(max_q − M) sum_q times

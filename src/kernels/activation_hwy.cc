@@ -1,5 +1,5 @@
 // Element-wise work on the model's float rows: SwiGLU's gate·sigmoid(gate)·up, the attention softmax,
-// and the log-sum-exp and arg-max of a row of logits. The exps are Highway's vectorized exp (at most
+// the half-precision copies the KV cache keeps, and the log-sum-exp and arg-max of a row of logits. The exps are Highway's vectorized exp (at most
 // 1 ulp from e^x) instead of one libm call per element, which cost about as much as a 2-bit layer's
 // weights at decode. Every element goes through the same vector code (a row's tail through a padded
 // copy), so results do not depend on where a row is cut between threads. Compiled once per Highway
@@ -14,6 +14,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "hwy/contrib/math/math-inl.h"
+#include "llmc/dtype.h"
 #include "llmc/kernels.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -79,6 +80,28 @@ void SwiGluImpl(float* gate, const float* up, int64_t n) {
     swish_times_up(g, u, g);
     std::copy(g, g + (n - i), gate + i);
   }
+}
+
+void FloatsToHalvesImpl(const float* x, int64_t n, uint16_t* halves) {
+#if !HWY_ARCH_X86 || HWY_TARGET == HWY_SCALAR
+  // Only x86's conversion instruction (F16C, AVX-512) is known to round to nearest even here: the
+  // scalar target of Highway 1.0 truncates.
+  for (int64_t i = 0; i < n; ++i) halves[i] = FloatToHalf(x[i]);
+#else
+  const DF df;
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  const auto N = static_cast<int64_t>(hn::Lanes(df));
+  auto* out = reinterpret_cast<hwy::float16_t*>(halves);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::DemoteTo(dh, hn::LoadU(df, x + i)), dh, out + i);
+  if (i < n) {  // the tail through padded copies
+    HWY_ALIGN float tail[hn::MaxLanes(DF())] = {};
+    HWY_ALIGN hwy::float16_t tail_halves[hn::MaxLanes(DF())];
+    std::copy(x + i, x + n, tail);
+    hn::Store(hn::DemoteTo(dh, hn::Load(df, tail)), dh, tail_halves);
+    std::copy(tail_halves, tail_halves + (n - i), out + i);
+  }
+#endif
 }
 
 SoftmaxPart PartialSoftmaxImpl(float* row, int64_t n, float scale) {
@@ -155,6 +178,7 @@ HWY_AFTER_NAMESPACE();
 namespace llmc {
 namespace kernels {
 HWY_EXPORT(SwiGluImpl);
+HWY_EXPORT(FloatsToHalvesImpl);
 HWY_EXPORT(PartialSoftmaxImpl);
 HWY_EXPORT(MaskedSoftmaxImpl);
 HWY_EXPORT(LogSumExpImpl);
@@ -165,6 +189,10 @@ void SwiGlu(float* gate, const float* up, int64_t n) { HWY_DYNAMIC_DISPATCH(kern
 
 void MaskedSoftmax(float* row, int64_t first, int64_t last, int64_t width, float scale) {
   HWY_DYNAMIC_DISPATCH(kernels::MaskedSoftmaxImpl)(row, first, last, width, scale);
+}
+
+void FloatsToHalves(const float* x, int64_t n, uint16_t* halves) {
+  HWY_DYNAMIC_DISPATCH(kernels::FloatsToHalvesImpl)(x, n, halves);
 }
 
 SoftmaxPart PartialSoftmax(float* row, int64_t n, float scale) {

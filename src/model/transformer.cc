@@ -40,8 +40,8 @@ KvView KvSequence::View(int64_t layer) {
 void KvView::Put(int64_t h, int64_t p, int64_t d, const float* key, const float* value) const {
   const int64_t at = At(h, p, d);
   if (half()) {
-    FromFloat(DType::kF16, key, half_keys + at, d);
-    FromFloat(DType::kF16, value, half_values + at, d);
+    FloatsToHalves(key, d, half_keys + at);
+    FloatsToHalves(value, d, half_values + at);
   } else {
     std::copy_n(key, d, keys + at);
     std::copy_n(value, d, values + at);
