@@ -55,12 +55,18 @@ TEST(StatusTest, ResultCarriesValueOrError) {
   EXPECT_EQ(bad.status().ToString(), "corrupt input: a.safetensors: header length 10 exceeds file size 4");
 }
 
-TEST(TensorTest, QuantizedByteCountsFollowShapeAndGroups) {
+// A quantized tensor's metadata only (no bytes yet).
+WeightTensor QuantizedHeader(std::vector<int64_t> shape, QuantSpec quant) {
   WeightTensor t;
   t.name = "w";
-  t.shape = {3, 172};
+  t.shape = std::move(shape);
   t.encoding = Encoding::kQuantized;
-  t.quant = {2, 128, QuantGrid::kAsymmetric};
+  t.quant = quant;
+  return t;
+}
+
+TEST(TensorTest, QuantizedByteCountsFollowShapeAndGroups) {
+  WeightTensor t = QuantizedHeader({3, 172}, {2, 128, QuantGrid::kAsymmetric});
   EXPECT_EQ(t.groups_per_row(), 2);  // 128 + a 44-wide tail group
   EXPECT_EQ(t.row_bytes(), 43);
   EXPECT_EQ(t.expected_data_bytes(), 129u);
@@ -129,11 +135,7 @@ TEST(WeightArenaTest, ChunksFillBeforeANewOneStarts) {
 }
 
 TEST(WeightArenaTest, PlaceCopiesCodesScalesAndZeros) {
-  WeightTensor t;
-  t.name = "w";
-  t.shape = {2, 64};
-  t.encoding = Encoding::kQuantized;
-  t.quant = {4, 32, QuantGrid::kAsymmetric};
+  WeightTensor t = QuantizedHeader({2, 64}, {4, 32, QuantGrid::kAsymmetric});
   t.data = Sequence(2 * 32, 0);
   t.scales = Bytes::Own(std::vector<uint8_t>(2 * 2 * 2, 0x3c));
   t.zero_points = Sequence(4, 5);
