@@ -58,7 +58,7 @@ TEST(StatusTest, ResultCarriesValueOrError) {
 // A quantized tensor's metadata only (no bytes yet).
 WeightTensor QuantizedHeader(std::vector<int64_t> shape, QuantSpec quant) {
   WeightTensor t;
-  t.name = "w";
+  t.name = std::string("w");  // (assigning the literal trips GCC 12's -Wrestrict false positive here)
   t.shape = std::move(shape);
   t.encoding = Encoding::kQuantized;
   t.quant = quant;
