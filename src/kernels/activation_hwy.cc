@@ -1,9 +1,9 @@
 // Element-wise work on the model's float rows: SwiGLU's gate·sigmoid(gate)·up, the attention softmax,
-// the half-precision copies the KV cache keeps, and the log-sum-exp and arg-max of a row of logits. The exps are Highway's vectorized exp (at most
-// 1 ulp from e^x) instead of one libm call per element, which cost about as much as a 2-bit layer's
-// weights at decode. Every element goes through the same vector code (a row's tail through a padded
-// copy), so results do not depend on where a row is cut between threads. Compiled once per Highway
-// target and picked at run time.
+// the half-precision copies the KV cache keeps, and the log-sum-exp and arg-max of a row of logits.
+// The exps are Highway's vectorized exp (at most 1 ulp from e^x) instead of one libm call per
+// element, which cost about as much as a 2-bit layer's weights at decode. Every element goes through
+// the same vector code (a row's tail through a padded copy), so results do not depend on where a row
+// is cut between threads. Compiled once per Highway target and picked at run time.
 #include <algorithm>
 #include <cmath>
 #include <limits>
