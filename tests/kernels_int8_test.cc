@@ -388,79 +388,89 @@ TEST(KernelsInt8Test, ZeroActivationsGiveZeroAndDenseWeightsKeepTheFloatPath) {
 // a copy of their rows, whose last rows they sum differently (only whole vectors that fit the buffer).
 TEST(KernelsInt8Test, TileOrderGivesTheRowOrderResultsOnEveryPath) {
   Int8Activations int8;
-  for (QuantGrid grid : {QuantGrid::kSigned, QuantGrid::kAsymmetric, QuantGrid::kSymmetricHalf}) {
-    for (int64_t gs : {32, 64, 128, 256, 0}) {
-      for (auto [rows, cols] : {std::pair<int64_t, int64_t>{16, 32}, {48, 96}, {32, 224}, {16, 576}, {64, 1568}}) {
-        const WeightCase wc{Encoding::kQuantized, 2, grid, gs};
-        SCOPED_TRACE(wc.Name() + " " + std::to_string(rows) + "x" + std::to_string(cols));
-        const WeightTensor w = RandomWeight(wc, rows, cols, 31);
-        const WeightTensor tiled = InTileOrder(w);
-        ASSERT_TRUE(tiled.Validate().ok());
-        std::vector<uint8_t> storage;
-        const WeightTensor back = RowOrderCopy(tiled, 0, rows, storage);
-        ASSERT_EQ(back.order, CodeOrder::kRows);
-        ASSERT_EQ(0, std::memcmp(back.data.data(), w.data.data(), w.data.size()));
-        ASSERT_EQ(0, std::memcmp(back.scales.data(), w.scales.data(), w.scales.size()));
-        ASSERT_EQ(0, std::memcmp(back.zero_points.data(), w.zero_points.data(), w.zero_points.size()));
-        std::vector<float> a(static_cast<size_t>(cols)), b(a.size());
-        for (int64_t r : {int64_t{0}, rows / 2 + 1, rows - 1}) {
-          DequantizeRow(w, r, a.data());
-          DequantizeRow(tiled, r, b.data());
-          ASSERT_EQ(a, b) << "DequantizeRow " << r;
-          GetRow(w, r, a.data());
-          GetRow(tiled, r, b.data());
-          ASSERT_EQ(a, b) << "GetRow " << r;
-        }
-        const std::vector<float> x = ActivationsWithOutlier(3 * cols, 32);
-        std::vector<float> y_rows(static_cast<size_t>(3 * rows)), y_tiles(y_rows.size());
-        MatMul(w, x.data(), 3, y_rows.data());
-        MatMul(tiled, x.data(), 3, y_tiles.data());
-        ASSERT_EQ(y_rows, y_tiles) << "prefill";
-        y_rows.resize(static_cast<size_t>(rows));
-        y_tiles.resize(y_rows.size());
-        const double scale = OutputScales(w, x.data(), 1)[0];
-        for (int64_t target : TargetsToTest()) {
-          hwy::SetSupportedTargetsForTest(target);
-          for (bool int8_activations : {true, false}) {
-            ActivationPath path(int8_activations);
-            MatMul(w, x.data(), 1, y_rows.data());
-            std::vector<float> first;
-            for (int threads : {1, 2, 3}) {
-              SetNumThreads(threads);
-              MatMul(tiled, x.data(), 1, y_tiles.data());
-              for (int64_t r = 0; r < rows; ++r) {
-                ASSERT_NEAR(y_tiles[r], y_rows[r], 1e-6 * scale)
-                    << hwy::TargetName(target) << (int8_activations ? " int8" : " float") << " row " << r;
-              }
-              if (first.empty()) first = y_tiles;
-              ASSERT_EQ(first, y_tiles) << threads << " threads";
-            }
+  for (int bits : {2, 4}) {
+    for (QuantGrid grid : {QuantGrid::kSigned, QuantGrid::kAsymmetric, QuantGrid::kSymmetricHalf}) {
+      for (int64_t gs : {32, 64, 128, 256, 0}) {
+        for (auto [rows, cols] : {std::pair<int64_t, int64_t>{16, 32}, {48, 96}, {32, 224}, {16, 576}, {64, 1568}}) {
+          const WeightCase wc{Encoding::kQuantized, bits, grid, gs};
+          SCOPED_TRACE(wc.Name() + " " + std::to_string(rows) + "x" + std::to_string(cols));
+          const WeightTensor w = RandomWeight(wc, rows, cols, 31);
+          const WeightTensor tiled = InTileOrder(w);
+          ASSERT_TRUE(tiled.Validate().ok());
+          std::vector<uint8_t> storage;
+          const WeightTensor back = RowOrderCopy(tiled, 0, rows, storage);
+          ASSERT_EQ(back.order, CodeOrder::kRows);
+          ASSERT_EQ(0, std::memcmp(back.data.data(), w.data.data(), w.data.size()));
+          ASSERT_EQ(0, std::memcmp(back.scales.data(), w.scales.data(), w.scales.size()));
+          ASSERT_EQ(0, std::memcmp(back.zero_points.data(), w.zero_points.data(), w.zero_points.size()));
+          std::vector<float> a(static_cast<size_t>(cols)), b(a.size());
+          for (int64_t r : {int64_t{0}, rows / 2 + 1, rows - 1}) {
+            DequantizeRow(w, r, a.data());
+            DequantizeRow(tiled, r, b.data());
+            ASSERT_EQ(a, b) << "DequantizeRow " << r;
+            GetRow(w, r, a.data());
+            GetRow(tiled, r, b.data());
+            ASSERT_EQ(a, b) << "GetRow " << r;
           }
-          SetNumThreads(0);
+          const std::vector<float> x = ActivationsWithOutlier(3 * cols, 32);
+          std::vector<float> y_rows(static_cast<size_t>(3 * rows)), y_tiles(y_rows.size());
+          MatMul(w, x.data(), 3, y_rows.data());
+          MatMul(tiled, x.data(), 3, y_tiles.data());
+          ASSERT_EQ(y_rows, y_tiles) << "prefill";
+          y_rows.resize(static_cast<size_t>(rows));
+          y_tiles.resize(y_rows.size());
+          const double scale = OutputScales(w, x.data(), 1)[0];
+          for (int64_t target : TargetsToTest()) {
+            hwy::SetSupportedTargetsForTest(target);
+            for (bool int8_activations : {true, false}) {
+              ActivationPath path(int8_activations);
+              MatMul(w, x.data(), 1, y_rows.data());
+              std::vector<float> first;
+              for (int threads : {1, 2, 3}) {
+                SetNumThreads(threads);
+                MatMul(tiled, x.data(), 1, y_tiles.data());
+                for (int64_t r = 0; r < rows; ++r) {
+                  ASSERT_NEAR(y_tiles[r], y_rows[r], 1e-6 * scale)
+                      << hwy::TargetName(target) << (int8_activations ? " int8" : " float") << " row " << r;
+                }
+                if (first.empty()) first = y_tiles;
+                ASSERT_EQ(first, y_tiles) << threads << " threads";
+              }
+            }
+            SetNumThreads(0);
+          }
+          hwy::SetSupportedTargetsForTest(0);
         }
-        hwy::SetSupportedTargetsForTest(0);
       }
     }
   }
 }
 
-// PrepareForMatMul puts 2-bit codes in tile order exactly where the AVX-512 VNNI GEMV reads it (int8
-// activations, whole tiles), and WeightTensor::Validate refuses tile order on any other tensor.
-TEST(KernelsInt8Test, PrepareForMatMulTilesTwoBitCodesWhereTheTileKernelApplies) {
+// PrepareForMatMul puts 2- and 4-bit codes (3-bit ones once widened) in tile order exactly where the
+// AVX-512 VNNI GEMV reads it (int8 activations, whole tiles), and WeightTensor::Validate refuses tile
+// order on any other tensor.
+TEST(KernelsInt8Test, PrepareForMatMulTilesTwoAndFourBitCodesWhereTheTileKernelApplies) {
   using kernels::x86::Isa;
   using kernels::x86::IsaFor;
   for (bool int8_activations : {true, false}) {
     ActivationPath path(int8_activations);
-    for (auto [rows, cols, gs] : {std::tuple<int64_t, int64_t, int64_t>{32, 576, 128}, {17, 576, 128}, {32, 36, 36}}) {
-      const WeightTensor w = RandomWeight({Encoding::kQuantized, 2, QuantGrid::kAsymmetric, gs}, rows, cols, 3);
-      const bool expected = int8_activations && IsaFor(w) == Isa::kAvx512Vnni && rows % kTileRows == 0;
-      EXPECT_EQ(PrepareForMatMul(w).order, expected ? CodeOrder::kTiles16 : CodeOrder::kRows)
-          << rows << "x" << cols << (int8_activations ? " int8" : " float");
+    for (int bits : {2, 3, 4, 8}) {
+      for (auto [rows, cols, gs] : {std::tuple<int64_t, int64_t, int64_t>{32, 576, 128}, {17, 576, 128}, {32, 36, 36}}) {
+        const WeightTensor w = RandomWeight({Encoding::kQuantized, bits, QuantGrid::kAsymmetric, gs}, rows, cols, 3);
+        const WeightTensor p = PrepareForMatMul(w);
+        const bool expected = (p.quant.bits == 2 || p.quant.bits == 4) && int8_activations &&
+                              IsaFor(p) == Isa::kAvx512Vnni && rows % kTileRows == 0;
+        EXPECT_EQ(p.order, expected ? CodeOrder::kTiles16 : CodeOrder::kRows)
+            << bits << " bits " << rows << "x" << cols << (int8_activations ? " int8" : " float");
+        EXPECT_TRUE(p.Validate().ok());
+      }
     }
   }
-  WeightTensor three = RandomWeight({Encoding::kQuantized, 3, QuantGrid::kAsymmetric, 128}, 32, 256, 3);
-  three.order = CodeOrder::kTiles16;
-  EXPECT_EQ(three.Validate().code(), StatusCode::kInvalidArgument);
+  for (int bits : {3, 8}) {
+    WeightTensor other = RandomWeight({Encoding::kQuantized, bits, QuantGrid::kAsymmetric, 128}, 32, 256, 3);
+    other.order = CodeOrder::kTiles16;
+    EXPECT_EQ(other.Validate().code(), StatusCode::kInvalidArgument) << bits << " bits";
+  }
   WeightTensor odd_rows = RandomWeight({Encoding::kQuantized, 2, QuantGrid::kAsymmetric, 128}, 17, 256, 3);
   odd_rows.order = CodeOrder::kTiles16;
   EXPECT_EQ(odd_rows.Validate().code(), StatusCode::kInvalidArgument);

@@ -107,7 +107,7 @@ int64_t ArgMax(const float* x, int64_t n);
 // matmuls). 3-bit codes become 4-bit codes, codes and zero points 4 higher (so every scale * (code -
 // zero) is unchanged), where the 4-bit byte-dot GEMV applies: there is no byte-dot kernel for 3-bit
 // codes, and on the portable path they decode several times slower per weight. Those tensors take a
-// third more memory. 2-bit codes go into tile order (CodeOrder::kTiles16) where the AVX-512 VNNI
+// third more memory. 2- and 4-bit codes (widened ones too) go into tile order (CodeOrder::kTiles16) where the AVX-512 VNNI
 // GEMV reads that order (rows a multiple of 16) and decode runs with int8 activations
 // (ActivationInt8() now): the same bytes, reordered. Every kernel reads a
 // tile-order W (the other paths through a row-order copy of the rows they need). Any other W is

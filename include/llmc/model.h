@@ -98,9 +98,9 @@ class Model {
   virtual std::vector<std::string> LinearWeightNames(int64_t layer) const = 0;
   // `name` must be one of the model's tensors (RequiredTensorNames, lm_head.weight when untied); any
   // other name gives an empty tensor (no name, no shape). The tensor is in the form the model runs
-  // it, with the stored values: 1-D weights as F32, 3-bit codes possibly widened to 4 bits, 2-bit
-  // codes possibly in tile order (PrepareForMatMul), so write stores from the quantizer's output,
-  // not from here.
+  // it, with the stored values: 1-D weights as F32, 3-bit codes possibly widened to 4 bits, 2- and
+  // 4-bit codes possibly in tile order (PrepareForMatMul), so write stores from the quantizer's
+  // output, not from here.
   virtual const WeightTensor& Weight(const std::string& name) const = 0;
   // Swaps in a new encoding of an existing weight (same name and shape), converted as on loading.
   virtual Status ReplaceWeight(WeightTensor w) = 0;

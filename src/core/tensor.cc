@@ -95,8 +95,8 @@ Status WeightTensor::Validate() const {
     }
   }
   if (order == CodeOrder::kTiles16 &&
-      (!quantized() || quant.bits != 2 || rows() % kTileRows != 0 || row_bytes() % 4 != 0)) {
-    return Status::Invalid("tensor '{}': tile order needs 2-bit codes, rows in multiples of {} and whole dwords per row ({}, "
+      (!quantized() || (quant.bits != 2 && quant.bits != 4) || rows() % kTileRows != 0 || row_bytes() % 4 != 0)) {
+    return Status::Invalid("tensor '{}': tile order needs 2- or 4-bit codes, rows in multiples of {} and whole dwords per row ({}, "
                            "shape {})", name, kTileRows, type_name(), ShapeToString(shape));
   }
   if (data.size() != expected_data_bytes()) {

@@ -258,21 +258,49 @@ LLMC_X86_TARGET inline void RowDots(const Plan& plan, const RowLayout& l, const 
   }
 }
 
-// Tile order (CodeOrder::kTiles16), 2-bit codes: the tile's vector j holds bytes 4j..4j+3 of its 16
-// rows, lane i row i. Code k of those bytes meets the four activations at xa.bytes[(j / 16) * 256 +
-// k * 64 + 4 * (j % 16)] (the chunk interleave already puts them side by side), one broadcast dword
-// for all 16 rows. A block (32 codes: vectors 2b and 2b + 1) is summed in int32 (AddTwoBitDots) and
-// scaled by its activation scale; a group's blocks then by the 16 rows' group scales, which
-// tile order keeps side by side, less their hoisted zeros. No per-row reduction, window or tail.
+// Tile order (CodeOrder::kTiles16), 2- and 4-bit codes: the tile's vector j holds bytes 4j..4j+3 of
+// its 16 rows, lane i row i. Code k of those bytes meets the activations at xa.bytes[(j / 16) * 64m +
+// k * 64 + 4 * (j % 16)] (m codes per byte: the chunk interleave already puts them side by side), one
+// broadcast dword for all 16 rows. A block (32 codes: 32 / m bytes, 8 / m vectors) is summed in int32
+// and scaled by its activation scale; a group's blocks then by the 16 rows' group scales, which tile
+// order keeps side by side, less their hoisted zeros. No per-row reduction, window or tail.
 LLMC_X86_TARGET inline __m512i BroadcastDword(const int8_t* p) {
   int32_t dword;
   std::memcpy(&dword, p, sizeof(dword));
   return _mm512_set1_epi32(dword);
 }
 
+// The int32 dots of one block's vectors v[0, 8 / m) with the activations of their dwords (x: the
+// first vector's, code 0).
+template <int kBits>
+LLMC_X86_TARGET inline __m512i TileBlockDot(const uint8_t* v, const int8_t* x) {
+  if constexpr (kBits == 2) {
+    __m512i even = _mm512_setzero_si512(), odd4 = _mm512_setzero_si512();
+    const __m512i x0[4] = {BroadcastDword(x), BroadcastDword(x + 64), BroadcastDword(x + 128), BroadcastDword(x + 192)};
+    AddTwoBitDots(_mm512_loadu_si512(v), x0, even, odd4);
+    const __m512i x1[4] = {BroadcastDword(x + 4), BroadcastDword(x + 68), BroadcastDword(x + 132),
+                           BroadcastDword(x + 196)};
+    AddTwoBitDots(_mm512_loadu_si512(v + 64), x1, even, odd4);
+    return _mm512_add_epi32(even, _mm512_srai_epi32(odd4, 2));
+  } else {
+    static_assert(kBits == 4, "tile order holds 2- and 4-bit codes");
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    __m512i low = _mm512_setzero_si512(), high = _mm512_setzero_si512();
+    for (int i = 0; i < 4; ++i) {
+      const __m512i codes = _mm512_loadu_si512(v + 64 * i);
+      low = _mm512_dpbusd_epi32(low, _mm512_and_si512(codes, low4), BroadcastDword(x + 4 * i));
+      high = _mm512_dpbusd_epi32(high, _mm512_and_si512(_mm512_srli_epi16(codes, 4), low4), BroadcastDword(x + 64 + 4 * i));
+    }
+    return _mm512_add_epi32(low, high);
+  }
+}
+
+template <int kBits>
 LLMC_X86_TARGET void TileRows(const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1) {
+  constexpr int m = kCodesPerByte<kBits>;
+  constexpr int64_t kVectors = 8 / m;  // per block of 32 codes: its 32 / m bytes of each row in dwords
   const RowLayout l(*a.w);
-  const int64_t blocks = l.row_bytes / 8;  // 8 code bytes of 2 bits per row: vectors 2b and 2b + 1
+  const int64_t blocks = l.row_bytes / (4 * kVectors);
   const int log2 = l.log2_subgroups_per_group;
   const int64_t tile_bytes = kTileRows * l.row_bytes;
   for (int64_t r = r0; r < r1; r += kTileRows) {  // r0 and r1 are whole tiles: rows % 16 == 0
@@ -284,20 +312,14 @@ LLMC_X86_TARGET void TileRows(const MatMulArgs& a, const Activations& xa, int64_
     for (int64_t g = 0, b = 0; g < l.groups; ++g) {
       __m512 group_sum = _mm512_setzero_ps();
       for (const int64_t end = std::min(blocks, (g + 1) << log2); b < end; ++b) {
-        const uint8_t* v = p + b * 128;
+        const uint8_t* v = p + b * 64 * kVectors;
         if (prefetch_next) {
-          _mm_prefetch(reinterpret_cast<const char*>(v + tile_bytes), _MM_HINT_T0);
-          _mm_prefetch(reinterpret_cast<const char*>(v + tile_bytes + 64), _MM_HINT_T0);
+          for (int i = 0; i < kVectors; ++i) _mm_prefetch(reinterpret_cast<const char*>(v + tile_bytes + 64 * i), _MM_HINT_T0);
         }
-        // Vectors 2b and 2b + 1 lie in activation chunk b / 8, at dwords 2b % 16 and the next.
-        const int8_t* x = xa.bytes.data() + (b / 8) * 256 + 8 * (b % 8);
-        __m512i even = _mm512_setzero_si512(), odd4 = _mm512_setzero_si512();
-        const __m512i x0[4] = {BroadcastDword(x), BroadcastDword(x + 64), BroadcastDword(x + 128), BroadcastDword(x + 192)};
-        AddTwoBitDots(_mm512_loadu_si512(v), x0, even, odd4);
-        const __m512i x1[4] = {BroadcastDword(x + 4), BroadcastDword(x + 68), BroadcastDword(x + 132),
-                               BroadcastDword(x + 196)};
-        AddTwoBitDots(_mm512_loadu_si512(v + 64), x1, even, odd4);
-        const __m512i dot = _mm512_add_epi32(even, _mm512_srai_epi32(odd4, 2));
+        // The block's first dword j = kVectors * b lies in activation chunk j / 16, at dword j % 16.
+        const int64_t j = kVectors * b;
+        const int8_t* x = xa.bytes.data() + (j / 16) * 64 * m + 4 * (j % 16);
+        const __m512i dot = TileBlockDot<kBits>(v, x);
         group_sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(a.xq_block_scales[b]), group_sum);
       }
       const __m512 s = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + g * kTileRows)));
@@ -359,7 +381,9 @@ void InterleaveAvx512(const int16_t* xq, int64_t chunks, int bits, int8_t* xa) {
 }
 
 void GemvRowsAvx512Vnni(const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1) {
-  if (a.w->order == CodeOrder::kTiles16) return TileRows(a, xa, r0, r1);  // 2-bit codes only
+  if (a.w->order == CodeOrder::kTiles16) {  // 2- and 4-bit codes only
+    return a.w->quant.bits == 2 ? TileRows<2>(a, xa, r0, r1) : TileRows<4>(a, xa, r0, r1);
+  }
   const bool one_group = a.w->groups_per_row() == 1;
   switch (a.w->quant.bits) {
     case 2: return one_group ? Rows<2, true>(a, xa, r0, r1) : Rows<2, false>(a, xa, r0, r1);

@@ -3,9 +3,10 @@
 //   No byte-dot kernel reads 3-bit codes, so they decode on the portable int8 path, several times
 //   slower per weight; 4-bit codes with the same values run at the 4-bit kernel's speed for a third
 //   more memory on those tensors;
-// - 2-bit codes, which go into tile order (CodeOrder::kTiles16) where the AVX-512 VNNI GEMV reads
-//   them: 16 rows per vector, without the per-row work of row order (scale windows, tails,
-//   reductions), about twice as fast on SmolLM2's layer shapes. Same bytes, same values. Only with
+// - 2- and 4-bit codes (widened ones too), which go into tile order (CodeOrder::kTiles16) where the
+//   AVX-512 VNNI GEMV reads them: 16 rows per vector, without the per-row work of row order (scale
+//   windows, tails, reductions); 2-bit products about twice as fast on SmolLM2's layer shapes. Same
+//   bytes, same values. Only with
 //   int8 activations (the mode when the model loads): the float-activation GEMV reads rows as
 //   stored, and through row-order copies it would run about a third slower.
 #include <utility>
@@ -43,15 +44,8 @@ void WidenCodes(const WeightTensor& w, WeightTensor& wide) {
   }
 }
 
-}  // namespace
-
-WeightTensor PrepareForMatMul(WeightTensor w) {
-  if (!w.quantized() || w.order != CodeOrder::kRows) return w;
-  if (w.quant.bits == 2) {
-    const bool tiles = ActivationInt8() && kernels::x86::IsaFor(w) == kernels::x86::Isa::kAvx512Vnni &&
-                       w.rows() % kTileRows == 0;
-    return tiles ? InTileOrder(w) : w;
-  }
+// 3-bit codes as 4-bit ones with the same values where the 4-bit byte-dot GEMV applies; w otherwise.
+WeightTensor Widened(WeightTensor w) {
   if (w.quant.bits != 3) return w;
   WeightTensor wide;  // the metadata first: IsaFor reads only the shape and the quantization
   wide.name = w.name;
@@ -61,6 +55,19 @@ WeightTensor PrepareForMatMul(WeightTensor w) {
   if (kernels::x86::IsaFor(wide) == kernels::x86::Isa::kNone) return w;
   WidenCodes(w, wide);
   return wide;
+}
+
+bool TileKernelApplies(const WeightTensor& w) {
+  return (w.quant.bits == 2 || w.quant.bits == 4) && ActivationInt8() &&
+         kernels::x86::IsaFor(w) == kernels::x86::Isa::kAvx512Vnni && w.rows() % kTileRows == 0;
+}
+
+}  // namespace
+
+WeightTensor PrepareForMatMul(WeightTensor w) {
+  if (!w.quantized() || w.order != CodeOrder::kRows) return w;
+  WeightTensor prepared = Widened(std::move(w));
+  return TileKernelApplies(prepared) ? InTileOrder(prepared) : prepared;
 }
 
 }  // namespace llmc
