@@ -101,7 +101,10 @@ struct WeightTensor {
   std::string type_name() const;
 };
 
-// W (kRows; 2- or 4-bit codes, rows a multiple of kTileRows) in CodeOrder::kTiles16.
+// Whether W can be held in CodeOrder::kTiles16: 2- or 4-bit codes, rows a multiple of kTileRows,
+// whole dwords per row.
+bool TileOrderFits(const WeightTensor& w);
+// W (kRows, TileOrderFits) in CodeOrder::kTiles16.
 WeightTensor InTileOrder(const WeightTensor& w);
 // Rows [r0, r1) of W (kTiles16) as a kRows tensor of their own, for code that reads rows as stored.
 // Its bytes are copied into `storage` (reused from call to call, so a decode step allocates nothing);

@@ -94,8 +94,7 @@ Status WeightTensor::Validate() const {
       return Status::Corrupt("tensor '{}': group size {} (expected > 0)", name, quant.group_size);
     }
   }
-  if (order == CodeOrder::kTiles16 &&
-      (!quantized() || (quant.bits != 2 && quant.bits != 4) || rows() % kTileRows != 0 || row_bytes() % 4 != 0)) {
+  if (order == CodeOrder::kTiles16 && !TileOrderFits(*this)) {
     return Status::Invalid("tensor '{}': tile order needs 2- or 4-bit codes, rows in multiples of {} and whole dwords per row ({}, "
                            "shape {})", name, kTileRows, type_name(), ShapeToString(shape));
   }
@@ -153,6 +152,11 @@ void Reorder(const WeightTensor& from, int64_t r0, int64_t r1, bool to_tiles, ui
 }
 
 }  // namespace
+
+bool TileOrderFits(const WeightTensor& w) {
+  return w.quantized() && (w.quant.bits == 2 || w.quant.bits == 4) && w.rows() % kTileRows == 0 &&
+         w.row_bytes() % 4 == 0;
+}
 
 WeightTensor InTileOrder(const WeightTensor& w) {
   WeightTensor t = w;

@@ -6,9 +6,9 @@
 // - 2- and 4-bit codes (widened ones too), which go into tile order (CodeOrder::kTiles16) where the
 //   AVX-512 VNNI GEMV reads them: 16 rows per vector, without the per-row work of row order (scale
 //   windows, tails, reductions); 2-bit products about twice as fast on SmolLM2's layer shapes. Same
-//   bytes, same values. Only with
-//   int8 activations (the mode when the model loads): the float-activation GEMV reads rows as
-//   stored, and through row-order copies it would run about a third slower.
+//   bytes, same values. Only with int8 activations (the mode when the model loads): the
+//   float-activation GEMV reads rows as stored, and through row-order copies it would run about a
+//   third slower.
 #include <utility>
 #include <vector>
 
@@ -58,8 +58,7 @@ WeightTensor Widened(WeightTensor w) {
 }
 
 bool TileKernelApplies(const WeightTensor& w) {
-  return (w.quant.bits == 2 || w.quant.bits == 4) && ActivationInt8() &&
-         kernels::x86::IsaFor(w) == kernels::x86::Isa::kAvx512Vnni && w.rows() % kTileRows == 0;
+  return TileOrderFits(w) && ActivationInt8() && kernels::x86::IsaFor(w) == kernels::x86::Isa::kAvx512Vnni;
 }
 
 }  // namespace
