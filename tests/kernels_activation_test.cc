@@ -169,7 +169,7 @@ TEST(WeightedRowSumTest, MatchesDoubleReferenceWithStridedRows) {
   struct Case {
     int64_t n, cols, ld;
   };
-  for (const Case c : {Case{1, 1, 1}, Case{5, 64, 192}, Case{33, 70, 75}, Case{300, 128, 128}}) {
+  for (const Case c : {Case{1, 1, 1}, Case{5, 64, 192}, Case{33, 70, 75}, Case{300, 128, 128}, Case{9, 96, 100}}) {
     const std::vector<float> weights = RandomActivations(c.n, 6);
     const std::vector<float> rows = RandomActivations(c.n * c.ld, 7);
     for (int64_t target : TestedTargets()) {
@@ -213,7 +213,7 @@ TEST(HalfRowKernelsTest, QueryHeadsTogetherGiveWhatEachGivesAlone) {
   struct Case {
     int64_t n, cols, ld;
   };
-  for (const Case c : {Case{1, 1, 1}, Case{7, 64, 192}, Case{9, 70, 75}, Case{33, 13, 13}}) {
+  for (const Case c : {Case{1, 1, 1}, Case{7, 64, 192}, Case{9, 70, 75}, Case{33, 13, 13}, Case{6, 96, 96}}) {
     const HalfRows rows = RandomHalfRows(c.n * c.ld, 21);
     for (int64_t queries : {1, 2, 3, 4, 5, 7}) {
       const int64_t ldw = c.n + 3, ldo = c.cols + 2;  // strides past each query's entries

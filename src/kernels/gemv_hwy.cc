@@ -198,6 +198,10 @@ HWY_INLINE void DotRowsOf(const float* x, const T* b, int64_t ldb, int64_t n, in
         for (int i = 0; i < 4; ++i) acc[q][i] = hn::MulAdd(row_j[i], xv, acc[q][i]);
       }
     }
+    if (j == k) {  // no tail (head_dim a multiple of the lanes): the four sums go straight to y
+      for (int q = 0; q < Q; ++q) SumLanesOfFour(acc[q], y + q * ldy + r);
+      continue;
+    }
     for (int q = 0; q < Q; ++q) {
       HWY_ALIGN float sums[4];
       SumLanesOfFour(acc[q], sums);
@@ -214,31 +218,41 @@ HWY_INLINE void DotRowsOf(const float* x, const T* b, int64_t ldb, int64_t n, in
   }
 }
 
-// out[q * ldo + c] = sum_j weights[q * ldw + j] * row j's element c for q < Q, rows of floats or
-// halves ld elements apart, each row vector loaded once for the Q queries.
+// out[q * ldo + c] = sum_j weights[q * ldw + j] * row j's element c for q < Q and columns [c, c + V *
+// lanes), rows of floats or halves ld elements apart, each row vector loaded once for the Q queries.
+template <int Q, int V, class Row, class T>
+HWY_INLINE void WeightedColumns(const float* weights, int64_t ldw, const T* rows, int64_t ld, int64_t n, int64_t c,
+                                float* out, int64_t ldo) {
+  const DF df;
+  const auto N = static_cast<int64_t>(hn::Lanes(df));
+  hn::Vec<DF> acc[Q][V];
+  for (int q = 0; q < Q; ++q) {
+    for (int v = 0; v < V; ++v) acc[q][v] = hn::Zero(df);
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    const Row row{rows + j * ld};
+    hn::Vec<DF> row_j[V];
+    for (int v = 0; v < V; ++v) row_j[v] = row.Load(c + v * N);
+    for (int q = 0; q < Q; ++q) {
+      const auto w = hn::Set(df, weights[q * ldw + j]);
+      for (int v = 0; v < V; ++v) acc[q][v] = hn::MulAdd(w, row_j[v], acc[q][v]);
+    }
+  }
+  for (int q = 0; q < Q; ++q) {
+    for (int v = 0; v < V; ++v) hn::StoreU(acc[q][v], df, out + q * ldo + c + v * N);
+  }
+}
+
+// WeightedColumns over all `cols` columns: four vectors of columns per pass over the rows (a 64-float
+// head in one pass on AVX-512, fewer passes to pay the per-row loads and broadcasts), then fewer.
+// Every output is one FMA chain over the rows in order, whichever pass computes it.
 template <int Q, class Row, class T>
 HWY_INLINE void WeightedRowSumOf(const float* weights, int64_t ldw, const T* rows, int64_t ld, int64_t n, int64_t cols,
                                  float* out, int64_t ldo) {
-  const DF df;
-  const auto N = static_cast<int64_t>(hn::Lanes(df));
+  const auto N = static_cast<int64_t>(hn::Lanes(DF()));
   int64_t c = 0;
-  for (; c + 2 * N <= cols; c += 2 * N) {
-    hn::Vec<DF> acc[Q][2];
-    for (int q = 0; q < Q; ++q) acc[q][0] = acc[q][1] = hn::Zero(df);
-    for (int64_t j = 0; j < n; ++j) {
-      const Row row{rows + j * ld};
-      const auto lo = row.Load(c), hi = row.Load(c + N);
-      for (int q = 0; q < Q; ++q) {
-        const auto w = hn::Set(df, weights[q * ldw + j]);
-        acc[q][0] = hn::MulAdd(w, lo, acc[q][0]);
-        acc[q][1] = hn::MulAdd(w, hi, acc[q][1]);
-      }
-    }
-    for (int q = 0; q < Q; ++q) {
-      hn::StoreU(acc[q][0], df, out + q * ldo + c);
-      hn::StoreU(acc[q][1], df, out + q * ldo + c + N);
-    }
-  }
+  for (; c + 4 * N <= cols; c += 4 * N) WeightedColumns<Q, 4, Row>(weights, ldw, rows, ld, n, c, out, ldo);
+  for (; c + N <= cols; c += N) WeightedColumns<Q, 1, Row>(weights, ldw, rows, ld, n, c, out, ldo);
   for (; c < cols; ++c) {
     for (int q = 0; q < Q; ++q) {
       float acc = 0.0f;
