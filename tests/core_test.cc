@@ -1,12 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
 #include <vector>
 
 #include "core/huge_pages.h"
+#include "core/thread_team.h"
 #include "llmc/dtype.h"
 #include "llmc/file.h"
 #include "llmc/model_config.h"
@@ -196,6 +199,79 @@ TEST(MappedFileTest, MapsAndReportsMissingFiles) {
   auto missing = MappedFile::Open(dir.File("nope"));
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("nope"), std::string::npos);
+}
+
+// Which threads ran one RunOnThreads call: runs[t] counts fn(t, n) calls, n as each saw it. Plain
+// ints: each t is one thread's, and RunOnThreads returning must make the others' writes visible.
+struct Shares {
+  std::vector<int> runs, n_seen;
+  explicit Shares(int most) : runs(static_cast<size_t>(most), 0), n_seen(static_cast<size_t>(most), 0) {}
+  void Run(int threads) {
+    RunOnThreads(threads, [&](int t, int n) {
+      ++runs[static_cast<size_t>(t)];
+      n_seen[static_cast<size_t>(t)] = n;
+    });
+  }
+  // Every t < n ran once with this n, and no other t ran.
+  void ExpectEachOnce(int n) const {
+    for (size_t t = 0; t < runs.size(); ++t) {
+      EXPECT_EQ(runs[t], static_cast<int>(t) < n ? 1 : 0) << "thread " << t;
+      if (static_cast<int>(t) < n) {
+        EXPECT_EQ(n_seen[t], n) << "thread " << t;
+      }
+    }
+  }
+};
+
+TEST(ThreadTeamTest, RunOnThreadsGivesEachThreadOneShareOutsideATeam) {
+  for (int threads : {1, 2, 3}) {
+    Shares s(4);
+    s.Run(threads);
+    s.ExpectEachOnce(threads);
+  }
+}
+
+TEST(ThreadTeamTest, ATeamServesManyStepsAndClampsThemToItsSize) {
+  WithThreadTeam(3, [] {
+    for (int step = 0; step < 200; ++step) {  // back-to-back steps: each waits for the last to finish
+      Shares s(4);
+      s.Run(3);
+      s.ExpectEachOnce(3);
+    }
+    Shares fewer(4);
+    fewer.Run(2);
+    fewer.ExpectEachOnce(2);
+    Shares more(6);
+    more.Run(5);  // a team of 3 gives a step 3 threads
+    more.ExpectEachOnce(3);
+    Shares alone(4);
+    alone.Run(1);
+    alone.ExpectEachOnce(1);
+  });
+}
+
+TEST(ThreadTeamTest, AStepsOwnRunOnThreadsRunsWithoutTheTeam) {
+  std::vector<int> inner(3, 0);
+  WithThreadTeam(3, [&] {
+    RunOnThreads(3, [&](int t, int) {
+      std::atomic<int> count{0};
+      RunOnThreads(2, [&](int, int) { ++count; });  // nested: on one thread, or its own region
+      inner[static_cast<size_t>(t)] = count;
+    });
+  });
+  for (int t = 0; t < 3; ++t) EXPECT_GE(inner[static_cast<size_t>(t)], 1) << "thread " << t;
+}
+
+TEST(ThreadTeamTest, WhatTheBodyThrowsComesBackAndTheNextTeamWorks) {
+  EXPECT_THROW(WithThreadTeam(2, [] {
+                 Shares s(2);
+                 s.Run(2);
+                 throw std::runtime_error("body failed");
+               }),
+               std::runtime_error);
+  Shares s(2);
+  WithThreadTeam(2, [&] { s.Run(2); });
+  s.ExpectEachOnce(2);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The kernel front: thread and activation settings, preparing activations once per call (padding,
-// per-group sums, int8 copies with per-block scales), and splitting output rows over OpenMP threads.
+// per-group sums, int8 copies with per-block scales), and splitting output rows over threads
+// (RunOnThreads: a decode step's thread team, or an OpenMP region).
 // The per-target files (*_hwy.cc, gemv_x86_*.cc) only compute. Every output is computed by one thread
 // in a fixed order, so results do not depend on the thread count.
 #include <omp.h>
@@ -10,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "core/thread_team.h"
 #include "kernels/gemv_x86.h"
 #include "kernels/kernels_internal.h"
 #include "llmc/kernels.h"
@@ -195,10 +197,7 @@ GemvJob PrepareGemv(const WeightTensor& w, const float* x, float* y, DecodeInput
 void RunGemvs(std::span<const GemvJob> jobs, int threads) {
   int64_t blocks = 0;
   for (const GemvJob& job : jobs) blocks += job.blocks;
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t n = omp_get_num_threads();
-    const int64_t t = omp_get_thread_num();
+  RunOnThreads(threads, [&](int64_t t, int64_t n) {
     const int64_t first = blocks * t / n, last = blocks * (t + 1) / n;
     int64_t job_first = 0;  // the job's first block in the numbering
     for (const GemvJob& job : jobs) {
@@ -207,7 +206,7 @@ void RunGemvs(std::span<const GemvJob> jobs, int threads) {
       if (b0 < b1) job.Rows(b0 * kGemvRowBlock, std::min(job.a.rows, b1 * kGemvRowBlock));
       job_first += job.blocks;
     }
-  }
+  });
 }
 
 void Gemvs(std::span<const MatMulOutput> outs, const float* x) {

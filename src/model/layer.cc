@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/thread_team.h"
 #include "llmc/kernels.h"
 #include "model/transformer.h"
 
@@ -15,17 +16,18 @@ namespace {
 // and far more on a loaded machine where a waiting thread may lose its time slice.
 constexpr int64_t kMinParallelWork = 1 << 15;
 
-// fn(i) for i < n, over the threads when `parallel`, else in a plain loop on this thread: an
-// OpenMP construct that ends up running on one thread still costs about 0.4 µs (more when nested),
-// and decode meets a few such small loops per layer.
+// fn(i) for i < n, over the threads (contiguous runs of i) when `parallel`, else in a plain loop on
+// this thread: an OpenMP construct that ends up running on one thread still costs about 0.4 µs (more
+// when nested), and decode meets a few such small loops per layer.
 template <class Fn>
 void ForEach(int64_t n, bool parallel, const Fn& fn) {
   if (!parallel) {
     for (int64_t i = 0; i < n; ++i) fn(i);
     return;
   }
-#pragma omp parallel for num_threads(NumThreads()) schedule(static)
-  for (int64_t i = 0; i < n; ++i) fn(i);
+  RunOnThreads(NumThreads(), [&](int64_t t, int64_t threads) {
+    for (int64_t i = n * t / threads; i < n * (t + 1) / threads; ++i) fn(i);
+  });
 }
 
 // out = x * rsqrt(mean(x²) + eps) * w per row of `dim` floats; the mean is taken in double, in four

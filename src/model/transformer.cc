@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/thread_team.h"
 #include "llmc/dtype.h"
 #include "llmc/kernels.h"
 
@@ -122,14 +123,22 @@ Status TransformerModel::Forward(Sequence& seq, std::span<const int32_t> tokens,
     }
   }
   if (n == 0) return Status::OK();
+  // A decode step makes about 180 short parallel steps: one thread team serves them all.
+  Status status;
+  WithThreadTeam(n == 1 ? NumThreads() : 1, [&] { status = RunTokens(*kv, tokens, logits, hidden); });
+  return status;
+}
+
+Status TransformerModel::RunTokens(KvSequence& kv, std::span<const int32_t> tokens, float* logits, float* hidden) {
+  const auto n = static_cast<int64_t>(tokens.size());
   const int64_t d = config_.hidden_size;
   std::vector<float> h(static_cast<size_t>(n * d));
   Embed(tokens, h.data());
   for (int64_t l = 0; l < config_.num_layers; ++l) {
-    const LayerRun run{h.data(), n, kv->View(l)};
+    const LayerRun run{h.data(), n, kv.View(l)};
     LLMC_RETURN_IF_ERROR(RunLayer(l, {&run, 1}, nullptr));
   }
-  kv->Advance(n);
+  kv.Advance(n);
   if (logits == nullptr && hidden == nullptr) return Status::OK();
   std::vector<float> normed_scratch;
   float* normed = hidden;

@@ -119,6 +119,8 @@ class TransformerModel : public Model {
   // The one decoder-layer implementation, stage by stage over every run (ForwardLayerStaged); Forward
   // and ForwardLayer are one run and no hook. Stage inputs go to the observer.
   Status RunLayer(int64_t layer, std::span<const LayerRun> runs, const StageHook& before_stage);
+  // Forward after its checks: the tokens through every layer, then the final norm and LM head.
+  Status RunTokens(KvSequence& kv, std::span<const int32_t> tokens, float* logits, float* hidden);
   void Attention(int64_t layer, const float* normed, int64_t n_tokens, KvView kv, float* out);
   // silu(gate x) * (up x): the down projection's input.
   void GatedActivation(int64_t layer, const float* normed, int64_t n_tokens, float* out);
