@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <span>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "core/thread_team.h"
 #include "kernels/gemv_x86.h"
 #include "kernels/kernels_internal.h"
+#include "kernels/row_split.h"
 #include "llmc/kernels.h"
 
 namespace llmc {
@@ -190,15 +192,21 @@ GemvJob PrepareGemv(const WeightTensor& w, const float* x, float* y, DecodeInput
   return job;
 }
 
-// The products of one decode input in one parallel region: the jobs' row blocks are numbered one
-// after another and each thread takes one contiguous run of them, making one kernel call per job it
+// The products of one decode input in one parallel step: the jobs' row blocks are numbered one
+// after another and each thread takes one contiguous run of them (kernels::RowSplit, sized by the
+// threads' finishing times in earlier calls of the same kind), making one kernel call per job it
 // touches (per-call setup once per thread, not per block). Runs start on block boundaries, so the
-// kernels see the same row groupings whatever the thread count.
+// kernels see the same row groupings whatever the thread count or split.
 void RunGemvs(std::span<const GemvJob> jobs, int threads) {
+  thread_local kernels::RowSplits splits;  // the calling thread's: its decode team's timings
   int64_t blocks = 0;
   for (const GemvJob& job : jobs) blocks += job.blocks;
+  kernels::RowSplit& split = splits.For(blocks, jobs.empty() ? 0 : jobs.front().a.cols);
+  std::vector<double> finished(static_cast<size_t>(std::max(threads, 1)));
+  int64_t team = 1;
+  const auto start = std::chrono::steady_clock::now();
   RunOnThreads(threads, [&](int64_t t, int64_t n) {
-    const int64_t first = blocks * t / n, last = blocks * (t + 1) / n;
+    const int64_t first = split.Cut(t, n, blocks), last = split.Cut(t + 1, n, blocks);
     int64_t job_first = 0;  // the job's first block in the numbering
     for (const GemvJob& job : jobs) {
       const int64_t b0 = std::max(first, job_first) - job_first;
@@ -206,7 +214,10 @@ void RunGemvs(std::span<const GemvJob> jobs, int threads) {
       if (b0 < b1) job.Rows(b0 * kGemvRowBlock, std::min(job.a.rows, b1 * kGemvRowBlock));
       job_first += job.blocks;
     }
+    finished[static_cast<size_t>(t)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (t == 0) team = n;
   });
+  split.Learn({finished.data(), static_cast<size_t>(team)}, blocks);
 }
 
 void Gemvs(std::span<const MatMulOutput> outs, const float* x) {
