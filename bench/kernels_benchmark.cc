@@ -7,6 +7,8 @@
 // BM_GemvStream a 256 MiB rotation of [1536, 576] matrices on huge pages: every call reads DRAM, as
 //               decoding a model larger than the L3 does. The honest comparison with memory bandwidth.
 //               "weights/s" compares types directly (decode tokens/s is proportional to it).
+// BM_DecodeAttention one thread's share of a layer's decode attention (scores, softmax parts, value
+//               sums over a half-precision KV cache), in cache.
 // x-int8 runs (int8 activations, one scale per 32 columns: the decode default) of 2/4/8-bit codes on
 // x86 use the byte-dot-product kernels (gemv_x86_*.cc): AVX-512 VNNI where the CPU has it, AVX2 when
 // the stream run forces Highway's AVX2 target (last arg 1). Runs without x-int8 are the float path.
@@ -120,6 +122,32 @@ BENCHMARK(BM_GemvStream)
     ->ArgsProduct({{1, 2, 3}, {2}, {1}, {0}})
     ->MinTime(0.5)
     ->UseRealTime();
+
+// One thread's share of one layer's decode attention in SmolLM2-135M on two threads, cache warm:
+// three (KV head, half of the keys) items, each the scores of the KV head's 3 query heads against
+// range(0) cached half-precision keys of 64 (DotRows), their softmax parts (PartialSoftmax) and the
+// value sums (WeightedRowSum). 80 keys an item is 160 tokens of context; 512 is 1,024.
+void BM_DecodeAttention(benchmark::State& state) {
+  constexpr int64_t kItems = 3, kQueries = 3, kHeadDim = 64;
+  const int64_t keys = state.range(0);
+  std::vector<uint16_t> cache(static_cast<size_t>(2 * kItems * keys * kHeadDim));  // keys, then values
+  FloatsToHalves(RandomActivations(static_cast<int64_t>(cache.size()), 1).data(), static_cast<int64_t>(cache.size()),
+                 cache.data());
+  const std::vector<float> q = RandomActivations(kItems * kQueries * kHeadDim, 2);
+  std::vector<float> scores(static_cast<size_t>(kQueries * keys)), out(static_cast<size_t>(kQueries * kHeadDim));
+  for (auto _ : state) {
+    for (int64_t i = 0; i < kItems; ++i) {
+      const uint16_t* k = cache.data() + i * keys * kHeadDim;
+      const uint16_t* v = k + kItems * keys * kHeadDim;
+      DotRows(q.data() + i * kQueries * kHeadDim, kQueries, k, kHeadDim, keys, kHeadDim, scores.data(), keys);
+      for (int64_t h = 0; h < kQueries; ++h) benchmark::DoNotOptimize(PartialSoftmax(scores.data() + h * keys, keys, 0.125f));
+      WeightedRowSum(scores.data(), keys, kQueries, v, kHeadDim, keys, kHeadDim, out.data(), kHeadDim);
+      benchmark::DoNotOptimize(out.data());
+    }
+  }
+  state.SetLabel(std::string(KernelTarget()) + ", 3 items of " + std::to_string(keys) + " keys");
+}
+BENCHMARK(BM_DecodeAttention)->Arg(80)->Arg(512)->MinTime(0.5);
 
 // Accuracy of the int8-activation path (not a speed measure): relative L2 error of y against the
 // float path, for Gaussian activations, reported as a counter. Ends on the default (int8).
