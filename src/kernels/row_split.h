@@ -1,5 +1,5 @@
 // How decode's GEMVs divide their row blocks between threads. With even halves the two threads of
-// the 2-core VM finished decode's products 1.5–5 µs apart on average, 10–20 % of a 2-bit token:
+// the 2-core VM finished decode's products 1.3–5.2 µs apart on average, 9–17 % of a 2-bit token:
 // one core is often slower than the other for seconds at a time (another guest, interrupts), and
 // the thread that did not prepare the input starts later and reads it from the other core's cache.
 // Taking rows from a shared counter evens that out but costs more than it saves (docs/RESULTS.md,
