@@ -47,6 +47,14 @@ TEST(RowSplitTest, ALateThreadGivesUpBlocksWithinBounds) {
   EXPECT_EQ(split.Cut(1, 2, 100), 25) << "equal finishing times keep the split";
 }
 
+TEST(RowSplitTest, OneLongStallMovesAShareByATenthAtMost) {
+  RowSplit split;
+  split.Learn(std::vector<double>{1.0, 1.0, 1.0, 100.0}, 1000);  // thread 3 descheduled once
+  const int64_t last_run = 1000 - split.Cut(3, 4, 1000);
+  EXPECT_LT(last_run, 250);
+  EXPECT_GE(last_run, 200) << "a tenth of its share, then renormalised";
+}
+
 TEST(RowSplitTest, ShortCallsAndOtherThreadCountsLearnNothing) {
   RowSplit split;
   for (int i = 0; i < 100; ++i) split.Learn(std::vector<double>{1.0, 3.0}, 2 * RowSplit::kMinTimedBlocks - 1);

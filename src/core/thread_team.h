@@ -23,8 +23,8 @@ void RunOnThreads(int threads, const Fn& fn) {
 }
 
 // body() on this thread, with threads - 1 more OpenMP threads waiting to share its RunOnThreads calls
-// (made from this thread) until it returns. What body throws is rethrown here. threads <= 1, or a
-// call from inside a team or a parallel region, just runs body().
+// (made from this thread) until it returns. What body throws is rethrown here. threads <= 1, more
+// threads than cores, or a call from inside a team or a parallel region, just runs body().
 template <class Body>
 void WithThreadTeam(int threads, const Body& body) {
   detail::WithThreadTeam(threads, [](const void* b) { (*static_cast<const Body*>(b))(); }, &body);

@@ -25,7 +25,9 @@ void RowSplit::Learn(std::span<const double> finished, int64_t blocks) {
   double sum = 0;
   for (int64_t t = 0; t < n; ++t) {
     double& share = shares_[static_cast<size_t>(t)];
-    share *= 1.0 + kStep * (mean - finished[static_cast<size_t>(t)]) / mean;
+    // A thread descheduled for a while (more threads than cores) can finish many times the mean
+    // late: one call moves a share by a tenth at most.
+    share *= 1.0 + kStep * std::clamp((mean - finished[static_cast<size_t>(t)]) / mean, -1.0, 1.0);
     share = std::clamp(share, 0.5 * even, 1.5 * even);
     sum += share;
   }
