@@ -33,8 +33,8 @@ inline void CpuRelax() {
 #endif
 }
 
-// Spins while cond(); after a few thousand rounds it yields as well, so that more threads than cores
-// (--threads above the core count) still leave the caller its time.
+// Spins while cond(); after a few thousand rounds it yields as well, so that on a machine busy with
+// other work a waiting thread still leaves the working ones their time.
 template <class Cond>
 void WaitWhile(const Cond& cond) {
   for (int spins = 0; cond(); ++spins) {
