@@ -303,18 +303,22 @@ LLMC_X86_TARGET void TileRows(const MatMulArgs& a, const Activations& xa, int64_
   const int64_t blocks = l.row_bytes / (4 * kVectors);
   const int log2 = l.log2_subgroups_per_group;
   const int64_t tile_bytes = kTileRows * l.row_bytes;
+  // Prefetch distance: whole tiles, at least 4 kB (a 576-column 2-bit tile is 2.3 kB: two tiles ahead
+  // streamed 1.5–2.8 % faster than one, three or four no better; a 4.6 kB 4-bit tile, one ahead).
+  constexpr int64_t kMinPrefetchBytes = 4096;
+  const int64_t ahead = std::max<int64_t>(1, (kMinPrefetchBytes + tile_bytes - 1) / tile_bytes) * tile_bytes;
   for (int64_t r = r0; r < r1; r += kTileRows) {  // r0 and r1 are whole tiles: rows % 16 == 0
     const uint8_t* p = l.codes + r * l.row_bytes;
     const uint16_t* scales = l.scales + r * l.groups;
     const uint8_t* zeros = l.zeros != nullptr ? l.zeros + r * l.groups : nullptr;
-    const bool prefetch_next = r + kTileRows < r1;
+    const bool prefetch_next = p + ahead < l.codes + r1 * l.row_bytes;
     __m512 total = _mm512_setzero_ps();
     for (int64_t g = 0, b = 0; g < l.groups; ++g) {
       __m512 group_sum = _mm512_setzero_ps();
       for (const int64_t end = std::min(blocks, (g + 1) << log2); b < end; ++b) {
         const uint8_t* v = p + b * 64 * kVectors;
         if (prefetch_next) {
-          for (int i = 0; i < kVectors; ++i) _mm_prefetch(reinterpret_cast<const char*>(v + tile_bytes + 64 * i), _MM_HINT_T0);
+          for (int i = 0; i < kVectors; ++i) _mm_prefetch(reinterpret_cast<const char*>(v + ahead + 64 * i), _MM_HINT_T0);
         }
         // The block's first dword j = kVectors * b lies in activation chunk j / 16, at dword j % 16.
         const int64_t j = kVectors * b;
