@@ -320,8 +320,9 @@ LLMC_X86_TARGET void TileRows(const MatMulArgs& a, const Activations& xa, int64_
         if (prefetch_next) {
           for (int i = 0; i < kVectors; ++i) _mm_prefetch(reinterpret_cast<const char*>(v + ahead + 64 * i), _MM_HINT_T0);
         }
-        // The block's first dword j = kVectors * b lies in activation chunk j / 16, at dword j % 16.
-        const int64_t j = kVectors * b;
+        // The block's first dword j = kVectors * b lies in activation chunk j / 16, at dword j % 16
+        // (unsigned: shifts, not a signed division's dozen instructions, 10 % of the 2-bit kernel).
+        const auto j = static_cast<uint64_t>(kVectors * b);
         const int8_t* x = xa.bytes.data() + (j / 16) * 64 * m + 4 * (j % 16);
         const __m512i dot = TileBlockDot<kBits>(v, x);
         group_sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(a.xq_block_scales[b]), group_sum);
