@@ -155,6 +155,26 @@ TEST(WeightArenaTest, PlaceCopiesCodesScalesAndZeros) {
   }
 }
 
+// Tile order written straight into the arena holds exactly InTileOrder's bytes.
+TEST(WeightArenaTest, PlaceInTileOrderWritesInTileOrdersBytes) {
+  for (const QuantSpec& spec : {QuantSpec{2, 32, QuantGrid::kAsymmetric}, {8, 64, QuantGrid::kSigned}}) {
+    WeightTensor t = QuantizedHeader({32, 64}, spec);
+    t.data = Sequence(t.expected_data_bytes(), 1);
+    t.scales = Sequence(t.expected_scale_bytes(), 2);
+    t.zero_points = Sequence(t.expected_zero_bytes(), 3);
+    ASSERT_TRUE(t.Validate().ok());
+    WeightArena arena;
+    const WeightTensor placed = arena.PlaceInTileOrder(t);
+    const WeightTensor expected = InTileOrder(t);
+    EXPECT_EQ(placed.order, CodeOrder::kTiles16);
+    EXPECT_TRUE(placed.Validate().ok());
+    for (auto [a, b] : {std::pair{&placed.data, &expected.data}, {&placed.scales, &expected.scales},
+                        {&placed.zero_points, &expected.zero_points}}) {
+      EXPECT_TRUE(SameBytes(*a, *b)) << spec.bits << " bits";
+    }
+  }
+}
+
 TEST(ModelConfigTest, JsonRoundTripAndValidation) {
   ModelConfig c;
   c.hidden_size = 64;

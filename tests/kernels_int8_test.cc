@@ -388,7 +388,7 @@ TEST(KernelsInt8Test, ZeroActivationsGiveZeroAndDenseWeightsKeepTheFloatPath) {
 // a copy of their rows, whose last rows they sum differently (only whole vectors that fit the buffer).
 TEST(KernelsInt8Test, TileOrderGivesTheRowOrderResultsOnEveryPath) {
   Int8Activations int8;
-  for (int bits : {2, 4}) {
+  for (int bits : {2, 4, 8}) {
     for (QuantGrid grid : {QuantGrid::kSigned, QuantGrid::kAsymmetric, QuantGrid::kSymmetricHalf}) {
       for (int64_t gs : {32, 64, 128, 256, 0}) {
         for (auto [rows, cols] : {std::pair<int64_t, int64_t>{16, 32}, {48, 96}, {32, 224}, {16, 576}, {64, 1568}}) {
@@ -446,10 +446,10 @@ TEST(KernelsInt8Test, TileOrderGivesTheRowOrderResultsOnEveryPath) {
   }
 }
 
-// PrepareForMatMul puts 2- and 4-bit codes (3-bit ones once widened) in tile order exactly where the
-// AVX-512 VNNI GEMV reads it (int8 activations, whole tiles), and WeightTensor::Validate refuses tile
-// order on any other tensor.
-TEST(KernelsInt8Test, PrepareForMatMulTilesTwoAndFourBitCodesWhereTheTileKernelApplies) {
+// PrepareForMatMul puts 2-, 4- and 8-bit codes (3-bit ones once widened) in tile order exactly where
+// the AVX-512 VNNI GEMV reads it (int8 activations, whole tiles), and WeightTensor::Validate refuses
+// tile order on any other tensor. Its two steps, WidenForMatMul and TileOrderPays, say the same.
+TEST(KernelsInt8Test, PrepareForMatMulTilesWhereTheTileKernelApplies) {
   using kernels::x86::Isa;
   using kernels::x86::IsaFor;
   for (bool int8_activations : {true, false}) {
@@ -458,19 +458,22 @@ TEST(KernelsInt8Test, PrepareForMatMulTilesTwoAndFourBitCodesWhereTheTileKernelA
       for (auto [rows, cols, gs] : {std::tuple<int64_t, int64_t, int64_t>{32, 576, 128}, {17, 576, 128}, {32, 36, 36}}) {
         const WeightTensor w = RandomWeight({Encoding::kQuantized, bits, QuantGrid::kAsymmetric, gs}, rows, cols, 3);
         const WeightTensor p = PrepareForMatMul(w);
-        const bool expected = (p.quant.bits == 2 || p.quant.bits == 4) && int8_activations &&
-                              IsaFor(p) == Isa::kAvx512Vnni && rows % kTileRows == 0;
+        const bool expected = p.quant.bits != 3 && int8_activations && IsaFor(p) == Isa::kAvx512Vnni &&
+                              rows % kTileRows == 0;
         EXPECT_EQ(p.order, expected ? CodeOrder::kTiles16 : CodeOrder::kRows)
             << bits << " bits " << rows << "x" << cols << (int8_activations ? " int8" : " float");
         EXPECT_TRUE(p.Validate().ok());
+        const WeightTensor wide = WidenForMatMul(w);
+        EXPECT_EQ(wide.order, CodeOrder::kRows);
+        EXPECT_EQ(wide.quant, p.quant);
+        EXPECT_EQ(TileOrderPays(wide), expected);
+        EXPECT_FALSE(TileOrderPays(p));  // already in the form
       }
     }
   }
-  for (int bits : {3, 8}) {
-    WeightTensor other = RandomWeight({Encoding::kQuantized, bits, QuantGrid::kAsymmetric, 128}, 32, 256, 3);
-    other.order = CodeOrder::kTiles16;
-    EXPECT_EQ(other.Validate().code(), StatusCode::kInvalidArgument) << bits << " bits";
-  }
+  WeightTensor three_bit = RandomWeight({Encoding::kQuantized, 3, QuantGrid::kAsymmetric, 128}, 32, 256, 3);
+  three_bit.order = CodeOrder::kTiles16;
+  EXPECT_EQ(three_bit.Validate().code(), StatusCode::kInvalidArgument);
   WeightTensor odd_rows = RandomWeight({Encoding::kQuantized, 2, QuantGrid::kAsymmetric, 128}, 17, 256, 3);
   odd_rows.order = CodeOrder::kTiles16;
   EXPECT_EQ(odd_rows.Validate().code(), StatusCode::kInvalidArgument);

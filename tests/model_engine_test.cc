@@ -103,30 +103,36 @@ std::vector<float> DecodeLogits(Model& model, const std::vector<int32_t>& tokens
   return logits;
 }
 
-// A 3-bit store runs in the kernels' form (PrepareForMatMul: 4-bit codes where the byte-dot GEMV
-// applies) with the stored values: prefill, which decodes weights to floats, gives the same logits as
-// the stored 3-bit codes (kept when the portable target is forced while loading), and decode stays
-// within the int8 activations' rounding of them.
-TEST(ModelStoreTest, ThreeBitWeightsRunInTheKernelsFormWithTheStoredValues) {
+// A 3- or 8-bit store runs in the kernels' form (PrepareForMatMul: 4-bit codes where the byte-dot
+// GEMV applies, tile order where the AVX-512 VNNI GEMV does; the loader writes tiles straight into
+// the model's memory) with the stored values: prefill, which decodes weights to floats, gives the
+// same logits as the stored codes (kept in row order when the portable target is forced while
+// loading), and decode stays within the int8 activations' rounding of them.
+TEST(ModelStoreTest, StoredWeightsRunInTheKernelsFormWithTheStoredValues) {
   const ImportedModel imported = ImportStories();
-  testing::ScratchDir dir;
-  const QuantSpec int3{3, 32, QuantGrid::kSymmetricHalf};
-  ASSERT_TRUE(WriteStore(imported, dir.File("q3.parquet"), &int3).ok());
-  hwy::SetSupportedTargetsForTest(HWY_SCALAR);
-  auto stored = Model::Open(dir.File("q3.parquet"));
-  hwy::SetSupportedTargetsForTest(0);
-  auto prepared = Model::Open(dir.File("q3.parquet"));
-  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
-  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
-  for (const char* name : {"model.layers.0.mlp.gate_proj.weight", "model.layers.0.mlp.down_proj.weight"}) {
-    const WeightTensor& s = (*stored)->Weight(name);
-    const WeightTensor& p = (*prepared)->Weight(name);
-    EXPECT_EQ(3, s.quant.bits) << name;
-    EXPECT_EQ(PrepareForMatMul(s).quant.bits, p.quant.bits) << name;
-    EXPECT_EQ(DequantizeToFloat(s), DequantizeToFloat(p)) << name;
+  for (const QuantSpec& spec : {QuantSpec{3, 32, QuantGrid::kSymmetricHalf}, {8, 32, QuantGrid::kSigned}}) {
+    SCOPED_TRACE(std::to_string(spec.bits) + " bits");
+    testing::ScratchDir dir;
+    ASSERT_TRUE(WriteStore(imported, dir.File("q.parquet"), &spec).ok());
+    hwy::SetSupportedTargetsForTest(HWY_SCALAR);
+    auto stored = Model::Open(dir.File("q.parquet"));
+    hwy::SetSupportedTargetsForTest(0);
+    auto prepared = Model::Open(dir.File("q.parquet"));
+    ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+    ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+    for (const char* name : {"model.layers.0.self_attn.q_proj.weight", "model.layers.0.mlp.gate_proj.weight",
+                             "model.layers.0.mlp.down_proj.weight"}) {
+      const WeightTensor& s = (*stored)->Weight(name);
+      const WeightTensor& p = (*prepared)->Weight(name);
+      EXPECT_EQ(spec.bits, s.quant.bits) << name;
+      EXPECT_EQ(CodeOrder::kRows, s.order) << name;
+      EXPECT_EQ(PrepareForMatMul(s).quant.bits, p.quant.bits) << name;
+      EXPECT_EQ(PrepareForMatMul(s).order, p.order) << name;
+      EXPECT_EQ(DequantizeToFloat(s), DequantizeToFloat(p)) << name;
+    }
+    EXPECT_EQ(Logits(**prepared, kTokens), Logits(**stored, kTokens));
+    EXPECT_LT(RelativeMaxDiff(DecodeLogits(**prepared, kTokens), DecodeLogits(**stored, kTokens)), 1e-3);
   }
-  EXPECT_EQ(Logits(**prepared, kTokens), Logits(**stored, kTokens));
-  EXPECT_LT(RelativeMaxDiff(DecodeLogits(**prepared, kTokens), DecodeLogits(**stored, kTokens)), 1e-3);
 }
 
 TEST(ModelStoreTest, MissingTensorIsNotFoundAndNamed) {

@@ -107,12 +107,17 @@ int64_t ArgMax(const float* x, int64_t n);
 // matmuls). 3-bit codes become 4-bit codes, codes and zero points 4 higher (so every scale * (code -
 // zero) is unchanged), where the 4-bit byte-dot GEMV applies: there is no byte-dot kernel for 3-bit
 // codes, and on the portable path they decode several times slower per weight. Those tensors take a
-// third more memory. 2- and 4-bit codes (widened ones too) go into tile order (CodeOrder::kTiles16) where the AVX-512 VNNI
-// GEMV reads that order (rows a multiple of 16) and decode runs with int8 activations
+// third more memory. 2-, 4- and 8-bit codes (widened ones too) go into tile order (CodeOrder::kTiles16) where the
+// AVX-512 VNNI GEMV reads that order (rows a multiple of 16) and decode runs with int8 activations
 // (ActivationInt8() now): the same bytes, reordered. Every kernel reads a
 // tile-order W (the other paths through a row-order copy of the rows they need). Any other W is
 // returned as it is. W must pass WeightTensor::Validate().
 WeightTensor PrepareForMatMul(WeightTensor w);
+// PrepareForMatMul in two steps, for a caller that writes tile order into memory of its own (a
+// model's huge-page arena): W with 3-bit codes widened as above, still in row order; and whether
+// PrepareForMatMul puts such a W into tile order.
+WeightTensor WidenForMatMul(WeightTensor w);
+bool TileOrderPays(const WeightTensor& w);
 
 // The scalar reference the optimised path is tested against.
 void MatMulReference(const WeightTensor& w, const float* x, int64_t n_tokens, float* y);

@@ -60,7 +60,7 @@ enum class Encoding : uint8_t { kF32, kF16, kBF16, kQuantized };
 
 // How a quantized tensor's bytes are ordered in memory.
 //   kRows: as stored (docs/FORMAT.md), the layout WeightTensor's fields describe.
-//   kTiles16: the decode kernels' run-time form of 2- and 4-bit codes (PrepareForMatMul, llmc/kernels.h), never
+//   kTiles16: the decode kernels' run-time form of 2-, 4- and 8-bit codes (PrepareForMatMul, llmc/kernels.h), never
 //   stored. Rows go in tiles of 16; a tile's codes are 64-byte vectors, vector j holding bytes
 //   4j..4j+3 of its 16 rows in row order, and its scales and zero points are [group][16 rows]. One
 //   vector then feeds 16 rows' dot products at once, and a group's 16 scales load as one.
@@ -101,11 +101,14 @@ struct WeightTensor {
   std::string type_name() const;
 };
 
-// Whether W can be held in CodeOrder::kTiles16: 2- or 4-bit codes, rows a multiple of kTileRows,
+// Whether W can be held in CodeOrder::kTiles16: 2-, 4- or 8-bit codes, rows a multiple of kTileRows,
 // whole dwords per row.
 bool TileOrderFits(const WeightTensor& w);
 // W (kRows, TileOrderFits) in CodeOrder::kTiles16.
 WeightTensor InTileOrder(const WeightTensor& w);
+// W's codes, scales and zero points (null for a grid without them) written in tile order into
+// buffers of W's sizes: InTileOrder into memory the caller provides.
+void WriteTileOrder(const WeightTensor& w, uint8_t* codes, uint8_t* scales, uint8_t* zeros);
 // Rows [r0, r1) of W (kTiles16) as a kRows tensor of their own, for code that reads rows as stored.
 // Its bytes are copied into `storage` (reused from call to call, so a decode step allocates nothing);
 // the tensor points into it and is valid until `storage` changes.

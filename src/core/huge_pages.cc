@@ -31,27 +31,47 @@ HugePageBuffer::~HugePageBuffer() {
   if (mapping_ != nullptr) munmap(mapping_, mapped_);
 }
 
-Bytes WeightArena::Copy(const Bytes& b) {
+WeightArena::Space WeightArena::Reserve(size_t n) {
   constexpr size_t kAlign = 64;
-  if (b.empty()) return b;
+  if (n == 0) return {};
   std::shared_ptr<HugePageBuffer> buffer;
   size_t offset = 0;
-  if (b.size() > kChunkBytes / 2) {
-    buffer = std::make_shared<HugePageBuffer>(b.size());
+  if (n > kChunkBytes / 2) {
+    buffer = std::make_shared<HugePageBuffer>(n);
   } else {
     used_ = RoundUp(used_, kAlign);
-    if (chunk_ == nullptr || chunk_->data() == nullptr || used_ + b.size() > chunk_->size()) {
+    if (chunk_ == nullptr || chunk_->data() == nullptr || used_ + n > chunk_->size()) {
       chunk_ = std::make_shared<HugePageBuffer>(kChunkBytes);
       used_ = 0;
     }
     buffer = chunk_;
     offset = used_;
-    used_ += b.size();
+    used_ += n;
   }
-  if (buffer->data() == nullptr) return b;
+  if (buffer->data() == nullptr) return {};
   uint8_t* p = buffer->data() + offset;
-  std::memcpy(p, b.data(), b.size());
-  return {std::move(buffer), p, b.size()};
+  return {Bytes(std::move(buffer), p, n), p};
+}
+
+Bytes WeightArena::Copy(const Bytes& b) {
+  Space space = Reserve(b.size());
+  if (space.data == nullptr) return b;
+  std::memcpy(space.data, b.data(), b.size());
+  return space.bytes;
+}
+
+WeightTensor WeightArena::PlaceInTileOrder(const WeightTensor& t) {
+  Space codes = Reserve(t.data.size()), scales = Reserve(t.scales.size()), zeros = Reserve(t.zero_points.size());
+  if (codes.data == nullptr || scales.data == nullptr || (zeros.data == nullptr && !t.zero_points.empty())) {
+    return Place(InTileOrder(t));  // no huge pages to be had: tile order on the heap, as Place keeps it
+  }
+  WriteTileOrder(t, codes.data, scales.data, zeros.data);
+  WeightTensor tiled = t;
+  tiled.order = CodeOrder::kTiles16;
+  tiled.data = std::move(codes.bytes);
+  tiled.scales = std::move(scales.bytes);
+  tiled.zero_points = std::move(zeros.bytes);
+  return tiled;
 }
 
 WeightTensor WeightArena::Place(WeightTensor t) {

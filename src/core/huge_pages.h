@@ -43,8 +43,19 @@ class WeightArena {
   Bytes Copy(const Bytes& b);
   // t with its codes or values, scales and zero points copied into the arena.
   WeightTensor Place(WeightTensor t);
+  // t (kRows, TileOrderFits) in tile order, written straight into the arena: a large tensor is never
+  // held in both orders at once (InTileOrder, then Place, would add its size to the peak memory).
+  WeightTensor PlaceInTileOrder(const WeightTensor& t);
 
  private:
+  // n bytes of the arena: the view to hand out and where to write them (null where no memory could
+  // be mapped, or n is 0).
+  struct Space {
+    Bytes bytes;
+    uint8_t* data = nullptr;
+  };
+  Space Reserve(size_t n);
+
   static constexpr size_t kChunkBytes = size_t{32} << 20;
   std::shared_ptr<HugePageBuffer> chunk_;
   size_t used_ = 0;

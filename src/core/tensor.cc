@@ -95,7 +95,7 @@ Status WeightTensor::Validate() const {
     }
   }
   if (order == CodeOrder::kTiles16 && !TileOrderFits(*this)) {
-    return Status::Invalid("tensor '{}': tile order needs 2- or 4-bit codes, rows in multiples of {} and whole dwords per row ({}, "
+    return Status::Invalid("tensor '{}': tile order needs 2-, 4- or 8-bit codes, rows in multiples of {} and whole dwords per row ({}, "
                            "shape {})", name, kTileRows, type_name(), ShapeToString(shape));
   }
   if (data.size() != expected_data_bytes()) {
@@ -154,15 +154,19 @@ void Reorder(const WeightTensor& from, int64_t r0, int64_t r1, bool to_tiles, ui
 }  // namespace
 
 bool TileOrderFits(const WeightTensor& w) {
-  return w.quantized() && (w.quant.bits == 2 || w.quant.bits == 4) && w.rows() % kTileRows == 0 &&
+  return w.quantized() && (w.quant.bits == 2 || w.quant.bits == 4 || w.quant.bits == 8) && w.rows() % kTileRows == 0 &&
          w.row_bytes() % 4 == 0;
+}
+
+void WriteTileOrder(const WeightTensor& w, uint8_t* codes, uint8_t* scales, uint8_t* zeros) {
+  Reorder(w, 0, w.rows(), true, codes, scales, zeros);
 }
 
 WeightTensor InTileOrder(const WeightTensor& w) {
   WeightTensor t = w;
   t.order = CodeOrder::kTiles16;
   std::vector<uint8_t> codes(w.data.size()), scales(w.scales.size()), zeros(w.zero_points.size());
-  Reorder(w, 0, w.rows(), true, codes.data(), scales.data(), zeros.empty() ? nullptr : zeros.data());
+  WriteTileOrder(w, codes.data(), scales.data(), zeros.empty() ? nullptr : zeros.data());
   t.data = Bytes::Own(std::move(codes));
   t.scales = Bytes::Own(std::move(scales));
   if (!zeros.empty()) t.zero_points = Bytes::Own(std::move(zeros));

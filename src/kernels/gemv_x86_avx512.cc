@@ -258,7 +258,7 @@ LLMC_X86_TARGET inline void RowDots(const Plan& plan, const RowLayout& l, const 
   }
 }
 
-// Tile order (CodeOrder::kTiles16), 2- and 4-bit codes: the tile's vector j holds bytes 4j..4j+3 of
+// Tile order (CodeOrder::kTiles16), 2-, 4- and 8-bit codes: the tile's vector j holds bytes 4j..4j+3 of
 // its 16 rows, lane i row i. Code k of those bytes meets the activations at xa.bytes[(j / 16) * 64m +
 // k * 64 + 4 * (j % 16)] (m codes per byte: the chunk interleave already puts them side by side), one
 // broadcast dword for all 16 rows. A block (32 codes: 32 / m bytes, 8 / m vectors) is summed in int32
@@ -282,8 +282,15 @@ LLMC_X86_TARGET inline __m512i TileBlockDot(const uint8_t* v, const int8_t* x) {
                            BroadcastDword(x + 196)};
     AddTwoBitDots(_mm512_loadu_si512(v + 64), x1, even, odd4);
     return _mm512_add_epi32(even, _mm512_srai_epi32(odd4, 2));
+  } else if constexpr (kBits == 8) {  // codes as they are: one vpdpbusd a vector, two chains
+    __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
+    for (int i = 0; i < 8; i += 2) {
+      even = _mm512_dpbusd_epi32(even, _mm512_loadu_si512(v + 64 * i), BroadcastDword(x + 4 * i));
+      odd = _mm512_dpbusd_epi32(odd, _mm512_loadu_si512(v + 64 * (i + 1)), BroadcastDword(x + 4 * (i + 1)));
+    }
+    return _mm512_add_epi32(even, odd);
   } else {
-    static_assert(kBits == 4, "tile order holds 2- and 4-bit codes");
+    static_assert(kBits == 4, "tile order holds 2-, 4- and 8-bit codes");
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     __m512i low = _mm512_setzero_si512(), high = _mm512_setzero_si512();
     for (int i = 0; i < 4; ++i) {
@@ -386,8 +393,12 @@ void InterleaveAvx512(const int16_t* xq, int64_t chunks, int bits, int8_t* xa) {
 }
 
 void GemvRowsAvx512Vnni(const MatMulArgs& a, const Activations& xa, int64_t r0, int64_t r1) {
-  if (a.w->order == CodeOrder::kTiles16) {  // 2- and 4-bit codes only
-    return a.w->quant.bits == 2 ? TileRows<2>(a, xa, r0, r1) : TileRows<4>(a, xa, r0, r1);
+  if (a.w->order == CodeOrder::kTiles16) {  // 2-, 4- and 8-bit codes only (TileOrderFits)
+    switch (a.w->quant.bits) {
+      case 2: return TileRows<2>(a, xa, r0, r1);
+      case 4: return TileRows<4>(a, xa, r0, r1);
+      default: return TileRows<8>(a, xa, r0, r1);
+    }
   }
   const bool one_group = a.w->groups_per_row() == 1;
   switch (a.w->quant.bits) {

@@ -82,7 +82,7 @@ class KvSequence : public Sequence {
 // A tensor as the model holds it, converted once when it enters the model (Weight() returns this
 // form). Norm weights and biases (1-D) are read directly as floats by the layer code; they are tiny,
 // so any other encoding is expanded to F32. Matmul weights take PrepareForMatMul's form: the stored
-// one, 3-bit codes widened to 4 bits with the same values, or 2- and 4-bit codes in tile order.
+// one, 3-bit codes widened to 4 bits with the same values, or 2-, 4- and 8-bit codes in tile order.
 WeightTensor RuntimeForm(WeightTensor t);
 
 class TransformerModel : public Model {

@@ -61,7 +61,7 @@ DeviceWeight::~DeviceWeight() = default;
 Result<std::unique_ptr<DeviceWeight>> DeviceWeight::Upload(const WeightTensor& held) {
   LLMC_RETURN_IF_ERROR(DeviceStatus());
   LLMC_RETURN_IF_ERROR(held.Validate());
-  // The CUDA kernels read rows as stored; a model's 2- and 4-bit weights may be in the CPU GEMV's tile order.
+  // The CUDA kernels read rows as stored; a model's weights may be in the CPU GEMV's tile order.
   std::vector<uint8_t> storage;
   const WeightTensor w = held.order == CodeOrder::kTiles16 ? RowOrderCopy(held, 0, held.rows(), storage) : held;
   if (!w.quantized() || (w.quant.bits != 2 && w.quant.bits != 4)) {
