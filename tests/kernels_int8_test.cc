@@ -383,7 +383,8 @@ TEST(KernelsInt8Test, ZeroActivationsGiveZeroAndDenseWeightsKeepTheFloatPath) {
 // bit the same, and leaves every other tensor, and every tensor off that path, as it is.
 // Tile order (CodeOrder::kTiles16) holds the same bytes: every path gives what row order gives. The
 // paths that decode to floats (GEMM, GetRow, DequantizeRow) read a row-order copy and give exactly
-// the same values. The GEMVs give the row-order result within float rounding (1e-6 of the output
+// the same values, on every target (the GEMM untiles whole tiles by register transposes on AVX2 and
+// AVX-512). The GEMVs give the row-order result within float rounding (1e-6 of the output
 // scale), identical for every thread count: the AVX-512 VNNI kernel reads tiles, and the others read
 // a copy of their rows, whose last rows they sum differently (only whole vectors that fit the buffer).
 TEST(KernelsInt8Test, TileOrderGivesTheRowOrderResultsOnEveryPath) {
@@ -413,15 +414,15 @@ TEST(KernelsInt8Test, TileOrderGivesTheRowOrderResultsOnEveryPath) {
             ASSERT_EQ(a, b) << "GetRow " << r;
           }
           const std::vector<float> x = ActivationsWithOutlier(3 * cols, 32);
-          std::vector<float> y_rows(static_cast<size_t>(3 * rows)), y_tiles(y_rows.size());
-          MatMul(w, x.data(), 3, y_rows.data());
-          MatMul(tiled, x.data(), 3, y_tiles.data());
-          ASSERT_EQ(y_rows, y_tiles) << "prefill";
-          y_rows.resize(static_cast<size_t>(rows));
-          y_tiles.resize(y_rows.size());
           const double scale = OutputScales(w, x.data(), 1)[0];
           for (int64_t target : TargetsToTest()) {
             hwy::SetSupportedTargetsForTest(target);
+            std::vector<float> y_rows(static_cast<size_t>(3 * rows)), y_tiles(y_rows.size());
+            MatMul(w, x.data(), 3, y_rows.data());  // prefill: tiles back to rows by whole-tile transposes
+            MatMul(tiled, x.data(), 3, y_tiles.data());
+            ASSERT_EQ(y_rows, y_tiles) << hwy::TargetName(target) << " prefill";
+            y_rows.resize(static_cast<size_t>(rows));
+            y_tiles.resize(y_rows.size());
             for (bool int8_activations : {true, false}) {
               ActivationPath path(int8_activations);
               MatMul(w, x.data(), 1, y_rows.data());

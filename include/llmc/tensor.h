@@ -111,8 +111,10 @@ WeightTensor InTileOrder(const WeightTensor& w);
 void WriteTileOrder(const WeightTensor& w, uint8_t* codes, uint8_t* scales, uint8_t* zeros);
 // Rows [r0, r1) of W (kTiles16) as a kRows tensor of their own, for code that reads rows as stored.
 // Its bytes are copied into `storage` (reused from call to call, so a decode step allocates nothing);
-// the tensor points into it and is valid until `storage` changes.
-WeightTensor RowOrderCopy(const WeightTensor& w, int64_t r0, int64_t r1, std::vector<uint8_t>& storage);
+// the tensor points into it and is valid until `storage` changes. Without `copy_codes` only the scales
+// and zero points are copied, and the codes' bytes (storage's first) are left for the caller to fill.
+WeightTensor RowOrderCopy(const WeightTensor& w, int64_t r0, int64_t r1, std::vector<uint8_t>& storage,
+                          bool copy_codes = true);
 
 // Dense float tensor helper: wraps owned floats as an F32 WeightTensor.
 WeightTensor MakeF32Tensor(std::string name, std::vector<int64_t> shape, std::vector<float> values);

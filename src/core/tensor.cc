@@ -128,9 +128,9 @@ std::string WeightTensor::type_name() const {
 namespace {
 
 // Rows [r0, r1) of `from` moved into the other order: into tile order (all rows, to_tiles), or out
-// of it into a row-order copy whose row 0 is r0. In tile order row r's code dword j lies at
-// (r / 16 * row_bytes / 4 + j) * 64 + r % 16 * 4 (tile, vector, lane), and its scale or zero point
-// of group g at entry (r / 16 * groups + g) * 16 + r % 16.
+// of it into a row-order copy whose row 0 is r0 (codes null: scales and zero points only). In tile
+// order row r's code dword j lies at (r / 16 * row_bytes / 4 + j) * 64 + r % 16 * 4 (tile, vector,
+// lane), and its scale or zero point of group g at entry (r / 16 * groups + g) * 16 + r % 16.
 void Reorder(const WeightTensor& from, int64_t r0, int64_t r1, bool to_tiles, uint8_t* codes, uint8_t* scales,
              uint8_t* zeros) {
   const int64_t rb = from.row_bytes(), groups = from.groups_per_row();
@@ -138,10 +138,12 @@ void Reorder(const WeightTensor& from, int64_t r0, int64_t r1, bool to_tiles, ui
     const int64_t tile = r / kTileRows, lane = r % kTileRows;
     const int64_t in_rows = to_tiles ? r : r - r0;  // the row's index on the row-order side
     const int64_t tiled_codes = tile * kTileRows * rb + lane * 4, tiled_entries = tile * groups * kTileRows + lane;
-    uint8_t* dst = codes + (to_tiles ? tiled_codes : in_rows * rb);
-    const uint8_t* src = from.data.data() + (to_tiles ? in_rows * rb : tiled_codes);
-    const int64_t dst_step = to_tiles ? 64 : 4, src_step = to_tiles ? 4 : 64;
-    for (int64_t j = 0; j < rb / 4; ++j) std::memcpy(dst + j * dst_step, src + j * src_step, 4);
+    if (codes != nullptr) {
+      uint8_t* dst = codes + (to_tiles ? tiled_codes : in_rows * rb);
+      const uint8_t* src = from.data.data() + (to_tiles ? in_rows * rb : tiled_codes);
+      const int64_t dst_step = to_tiles ? 64 : 4, src_step = to_tiles ? 4 : 64;
+      for (int64_t j = 0; j < rb / 4; ++j) std::memcpy(dst + j * dst_step, src + j * src_step, 4);
+    }
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t tiled = tiled_entries + g * kTileRows, row_order = in_rows * groups + g;
       const int64_t d = to_tiles ? tiled : row_order, s = to_tiles ? row_order : tiled;
@@ -173,7 +175,8 @@ WeightTensor InTileOrder(const WeightTensor& w) {
   return t;
 }
 
-WeightTensor RowOrderCopy(const WeightTensor& w, int64_t r0, int64_t r1, std::vector<uint8_t>& storage) {
+WeightTensor RowOrderCopy(const WeightTensor& w, int64_t r0, int64_t r1, std::vector<uint8_t>& storage,
+                          bool copy_codes) {
   WeightTensor rows = w;
   rows.order = CodeOrder::kRows;
   rows.shape = {r1 - r0, w.cols()};
@@ -181,7 +184,8 @@ WeightTensor RowOrderCopy(const WeightTensor& w, int64_t r0, int64_t r1, std::ve
   const size_t zero_bytes = rows.expected_zero_bytes();
   storage.resize(code_bytes + scale_bytes + zero_bytes);
   uint8_t* codes = storage.data();
-  Reorder(w, r0, r1, false, codes, codes + code_bytes, zero_bytes > 0 ? codes + code_bytes + scale_bytes : nullptr);
+  Reorder(w, r0, r1, false, copy_codes ? codes : nullptr, codes + code_bytes,
+          zero_bytes > 0 ? codes + code_bytes + scale_bytes : nullptr);
   rows.data = Bytes(nullptr, codes, code_bytes);
   rows.scales = Bytes(nullptr, codes + code_bytes, scale_bytes);
   rows.zero_points = Bytes(nullptr, codes + code_bytes + scale_bytes, zero_bytes);
