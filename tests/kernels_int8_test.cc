@@ -128,23 +128,26 @@ TEST(KernelsInt8Test, WithinThePerBlockRoundingBoundAndIdenticalForEveryThreadCo
   }
 }
 
-// Enough rows that 2 and 3 threads split the x86 kernels' row blocks differently.
+// Enough rows that 2 and 3 threads split the x86 kernels' row blocks differently: row order (203
+// rows, a remainder past the 4-row walks) and the model's form (208 rows, tile order where the
+// AVX-512 VNNI kernel applies).
 TEST(KernelsInt8Test, ManyRowsAreIdenticalForEveryThreadCount) {
   Int8Activations int8;
   for (int bits : {2, 3, 4, 8}) {
     const WeightCase wc{Encoding::kQuantized, bits, QuantGrid::kAsymmetric, 64};
-    SCOPED_TRACE(wc.Name());
-    const WeightTensor w = RandomWeight(wc, 203, 576, 21);
-    const std::vector<float> x = ActivationsWithOutlier(576, 22);
-    std::vector<float> first(203), y(203);
-    SetNumThreads(1);
-    MatMul(w, x.data(), 1, first.data());
-    for (int threads : {2, 3}) {
-      SetNumThreads(threads);
-      MatMul(w, x.data(), 1, y.data());
-      ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float))) << threads << " threads";
+    for (const WeightTensor& w : {RandomWeight(wc, 203, 576, 21), PrepareForMatMul(RandomWeight(wc, 208, 576, 21))}) {
+      SCOPED_TRACE(wc.Name() + (w.order == CodeOrder::kTiles16 ? " tiles" : " rows"));
+      const std::vector<float> x = ActivationsWithOutlier(576, 22);
+      std::vector<float> first(static_cast<size_t>(w.rows())), y(first.size());
+      SetNumThreads(1);
+      MatMul(w, x.data(), 1, first.data());
+      for (int threads : {2, 3}) {
+        SetNumThreads(threads);
+        MatMul(w, x.data(), 1, y.data());
+        ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float))) << threads << " threads";
+      }
+      SetNumThreads(0);
     }
-    SetNumThreads(0);
   }
 }
 
