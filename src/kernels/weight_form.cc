@@ -7,9 +7,8 @@
 //   the AVX-512 VNNI GEMV reads them: 16 rows per vector, without the per-row work of row order
 //   (scale windows, tails, reductions); 2-bit products about twice as fast on SmolLM2's layer shapes,
 //   8-bit ones 1.8-2.3x in cache and 1.06-1.08x from memory (the int8 LM head). Same bytes, same
-//   values. Only with int8 activations (the mode when the model loads): the
-//   float-activation GEMV reads rows as stored, and through row-order copies it would run about a
-//   third slower.
+//   values. Only with int8 activations (the mode when the model loads): the float-activation GEMV
+//   reads rows as stored, and through row-order copies it would run about a third slower.
 #include <utility>
 #include <vector>
 

@@ -24,19 +24,22 @@ constexpr int64_t kMinParallelWork = 1 << 15;
 // process, alternated (docs/RESULTS.md).
 enum class StepBuffer { kScores, kParts, kQuery, kNewKeys, kNewValues, kUp, kDelta, kCount };
 
-// n floats for `use`. Decode (one token): this thread's buffer, grown as needed and holding what the
-// last step left in it, so every element must be written before it is read. Otherwise (prefill, which
-// must not leave a prompt-sized buffer behind) `owned`, resized to n zeros. Not for a RunOnThreads
+// This thread's buffer for `use` in decode, at least n floats, grown as needed and holding what the
+// last step left in it: every element must be written before it is read. Not for a RunOnThreads
 // function: it runs on other threads too, which have buffers of their own.
-float* BufferFor(StepBuffer use, int64_t n_tokens, size_t n, std::vector<float>& owned) {
-  if (n_tokens != 1) {
-    owned.resize(n);
-    return owned.data();
-  }
+float* DecodeBuffer(StepBuffer use, size_t n) {
   thread_local std::array<std::vector<float>, static_cast<size_t>(StepBuffer::kCount)> buffers;
   std::vector<float>& buffer = buffers[static_cast<size_t>(use)];
   if (buffer.size() < n) buffer.resize(n);
   return buffer.data();
+}
+
+// n floats for `use`: DecodeBuffer for one token; otherwise (prefill, which must not leave a
+// prompt-sized buffer behind) `owned`, resized to n zeros.
+float* BufferFor(StepBuffer use, int64_t n_tokens, size_t n, std::vector<float>& owned) {
+  if (n_tokens == 1) return DecodeBuffer(use, n);
+  owned.resize(n);
+  return owned.data();
 }
 
 // fn(i) for i < n, over the threads (contiguous runs of i) when `parallel`, else in a plain loop on
@@ -176,10 +179,9 @@ void AttendDecode(const AttentionShape& s, const float* q, const KvView& kv, con
   const int64_t items = s.kv_heads * kParts * runs;
   const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
   // Per part and query head: the exps of its key range, its softmax part and its unnormalised output.
-  std::vector<float> owned_exps, owned_partial;  // unused: decode
-  float* exps = BufferFor(StepBuffer::kScores, 1, static_cast<size_t>(s.heads * visible), owned_exps);
+  float* exps = DecodeBuffer(StepBuffer::kScores, static_cast<size_t>(s.heads * visible));
   std::vector<SoftmaxPart> softmax(static_cast<size_t>(kParts * s.heads));
-  float* partial = BufferFor(StepBuffer::kParts, 1, static_cast<size_t>(kParts * s.heads * d), owned_partial);
+  float* partial = DecodeBuffer(StepBuffer::kParts, static_cast<size_t>(kParts * s.heads * d));
   ForEach(items, s.heads * visible * d > kMinParallelWork, [&](int64_t i) {
     const Item it = item_at(i);
     const int64_t k0 = visible * it.part / kParts, k1 = visible * (it.part + 1) / kParts;
